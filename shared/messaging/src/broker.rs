@@ -1,0 +1,314 @@
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{PullConsumer, pull};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{
+    Config as StreamConfig, DirectGetErrorKind, RetentionPolicy, StorageType, Stream,
+};
+use async_nats::jetstream::{self, Context};
+use bytes::Bytes;
+use dataorch_config::NatsSettings;
+use dataorch_contracts::SCHEMA_VERSION;
+use dataorch_contracts::commands::{Command, CommandEnvelope, ExecuteCommand, TraceContext};
+use dataorch_contracts::events::RunEvent;
+
+use crate::TRACEPARENT_HEADER;
+use crate::names::Names;
+
+/// Failures of broker operations, grouped by what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum MessagingError {
+    /// The broker cannot be reached or did not answer in time; retrying later is safe.
+    #[error("NATS is unavailable: {0}")]
+    Unavailable(String),
+    /// A conditional append lost the race: another writer appended to the run first.
+    #[error("another writer appended to run {log_id} first")]
+    Conflict { log_id: i64 },
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A stored message could not be decoded.
+    #[error("invalid message: {0}")]
+    Invalid(String),
+    #[error("NATS request failed: {0}")]
+    Other(String),
+}
+
+/// An event read back from the events stream with its stream sequence.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub sequence: u64,
+    pub event: RunEvent,
+}
+
+/// A connection to NATS with the dataorch streams in place.
+#[derive(Clone)]
+pub struct Broker {
+    pub client: async_nats::Client,
+    pub jetstream: Context,
+    pub names: Names,
+    commands: Stream,
+    events: Stream,
+}
+
+fn unavailable(error: impl std::fmt::Display) -> MessagingError {
+    MessagingError::Unavailable(error.to_string())
+}
+
+impl Broker {
+    /// Connects and creates or updates both streams.
+    pub async fn connect(settings: &NatsSettings) -> Result<Broker, MessagingError> {
+        let timeout = Duration::from_millis(settings.request_timeout_ms);
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(timeout)
+            .request_timeout(Some(timeout))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .name("dataorch")
+            .connect(&settings.url)
+            .await
+            .map_err(unavailable)?;
+        Broker::with_client(client, settings).await
+    }
+
+    pub async fn with_client(
+        client: async_nats::Client,
+        settings: &NatsSettings,
+    ) -> Result<Broker, MessagingError> {
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(Duration::from_millis(settings.request_timeout_ms));
+        let names = Names::new(settings);
+
+        let commands = ensure_stream(
+            &jetstream,
+            StreamConfig {
+                name: names.commands_stream.clone(),
+                description: Some("Commands accepted by the dataorch gateway".into()),
+                subjects: vec![names.commands_filter()],
+                retention: RetentionPolicy::Limits,
+                storage: StorageType::File,
+                num_replicas: settings.replicas,
+                allow_direct: true,
+                duplicate_window: Duration::from_secs(120),
+                ..StreamConfig::default()
+            },
+        )
+        .await?;
+        let events = ensure_stream(
+            &jetstream,
+            StreamConfig {
+                name: names.events_stream.clone(),
+                description: Some("Run events appended by dataorch workers".into()),
+                subjects: vec![names.events_filter()],
+                retention: RetentionPolicy::Limits,
+                storage: StorageType::File,
+                num_replicas: settings.replicas,
+                allow_direct: true,
+                ..StreamConfig::default()
+            },
+        )
+        .await?;
+
+        Ok(Broker { client, jetstream, names, commands, events })
+    }
+
+    /// Publishes a command and waits until JetStream has stored it. Returns the stream
+    /// sequence and whether JetStream treated it as a duplicate of `message_id`.
+    pub async fn publish_command(
+        &self,
+        envelope: &CommandEnvelope,
+        message_id: Option<&str>,
+    ) -> Result<(u64, bool), MessagingError> {
+        let subject = match envelope.command {
+            Command::Execute(_) => self.names.execute_subject(),
+            Command::Continue(_) => self.names.continue_subject(),
+        };
+        let payload = serde_json::to_vec(envelope).map_err(|e| MessagingError::Invalid(e.to_string()))?;
+        let mut message = PublishMessage::build()
+            .payload(Bytes::from(payload))
+            .headers(trace_headers(&envelope.trace_context));
+        if let Some(id) = message_id {
+            message = message.message_id(id);
+        }
+        let ack_future = self.jetstream.send_publish(subject, message).await.map_err(publish_error)?;
+        let ack = ack_future.await.map_err(publish_error)?;
+        Ok((ack.sequence, ack.duplicate))
+    }
+
+    /// Reads the execute command whose sequence is `log_id`.
+    pub async fn execute_command(&self, log_id: i64) -> Result<(ExecuteCommand, TraceContext), MessagingError> {
+        let sequence = u64::try_from(log_id).map_err(|_| MessagingError::NotFound(format!("log {log_id}")))?;
+        let message = self.commands.get_raw_message(sequence).await.map_err(|error| {
+            use async_nats::jetstream::stream::RawMessageErrorKind;
+            match error.kind() {
+                RawMessageErrorKind::NoMessageFound => MessagingError::NotFound(format!("log {log_id}")),
+                _ => unavailable(error),
+            }
+        })?;
+        let envelope = decode_command(&message.payload)?;
+        match envelope.command {
+            Command::Execute(command) => Ok((command, envelope.trace_context)),
+            Command::Continue(_) => Err(MessagingError::NotFound(format!("log {log_id}"))),
+        }
+    }
+
+    /// Reads the newest event of a run, or `None` when the run has none yet.
+    pub async fn last_event(&self, log_id: i64) -> Result<Option<StoredEvent>, MessagingError> {
+        let subject = self.names.event_subject(log_id);
+        match self.events.direct_get_last_for_subject(subject).await {
+            Ok(message) => {
+                let event = decode_event(&message.payload)?;
+                Ok(Some(StoredEvent { sequence: message.sequence, event }))
+            }
+            Err(error) if matches!(error.kind(), DirectGetErrorKind::NotFound) => Ok(None),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Appends an event to its run's subject if the subject's last sequence is still
+    /// `expected_last` (0 for a run without events). Returns the new event's sequence, or
+    /// [`MessagingError::Conflict`] when another writer appended first.
+    pub async fn append_event(&self, event: &RunEvent, expected_last: u64) -> Result<u64, MessagingError> {
+        let subject = self.names.event_subject(event.log_id);
+        let payload = serde_json::to_vec(event).map_err(|e| MessagingError::Invalid(e.to_string()))?;
+        let message = PublishMessage::build()
+            .payload(Bytes::from(payload))
+            .headers(trace_headers(&event.trace_context))
+            .expected_last_subject_sequence(expected_last);
+        let result = async {
+            let ack_future = self.jetstream.send_publish(subject, message).await?;
+            ack_future.await
+        }
+        .await;
+        match result {
+            Ok(ack) => Ok(ack.sequence),
+            Err(error) if matches!(error.kind(), PublishErrorKind::WrongLastSequence) => {
+                Err(MessagingError::Conflict { log_id: event.log_id })
+            }
+            Err(error) => Err(publish_error(error)),
+        }
+    }
+
+    /// Returns the sequence of the newest message in the commands stream.
+    pub async fn commands_last_sequence(&self) -> Result<u64, MessagingError> {
+        let mut stream = self.commands.clone();
+        let info = stream.info().await.map_err(unavailable)?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Creates or binds the durable pull consumer shared by all workers.
+    pub async fn worker_consumer(
+        &self,
+        ack_wait: Duration,
+        max_deliver: i64,
+        max_ack_pending: i64,
+    ) -> Result<PullConsumer, MessagingError> {
+        let config = pull::Config {
+            durable_name: Some(self.names.worker_consumer.clone()),
+            description: Some("dataorch workers".into()),
+            filter_subject: self.names.commands_filter(),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait,
+            max_deliver,
+            max_ack_pending,
+            ..pull::Config::default()
+        };
+        upsert_consumer(&self.commands, config).await
+    }
+
+    /// Creates an ordered consumer that reads the commands stream (or the events stream when
+    /// `events` is true) in sequence order from `start_sequence`. The projector uses it with
+    /// the sequence after its stored offset, so the database, not the broker, records how far
+    /// it got, and an empty database replays the whole stream.
+    pub async fn ordered_consumer(
+        &self,
+        events: bool,
+        start_sequence: u64,
+    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::OrderedConfig>, MessagingError> {
+        let (stream, filter) = if events {
+            (&self.events, self.names.events_filter())
+        } else {
+            (&self.commands, self.names.commands_filter())
+        };
+        let deliver_policy = if start_sequence <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence { start_sequence }
+        };
+        let config = pull::OrderedConfig { filter_subject: filter, deliver_policy, ..pull::OrderedConfig::default() };
+        stream.create_consumer(config).await.map_err(unavailable)
+    }
+
+    /// Returns the last sequence of the commands and events streams.
+    pub async fn last_sequences(&self) -> Result<(u64, u64), MessagingError> {
+        let commands = self.commands_last_sequence().await?;
+        let mut events = self.events.clone();
+        let info = events.info().await.map_err(unavailable)?;
+        Ok((commands, info.state.last_sequence))
+    }
+}
+
+async fn ensure_stream(jetstream: &Context, config: StreamConfig) -> Result<Stream, MessagingError> {
+    let name = config.name.clone();
+    match jetstream.get_stream(&name).await {
+        Ok(_) => {
+            jetstream.update_stream(config).await.map_err(unavailable)?;
+            jetstream.get_stream(&name).await.map_err(unavailable)
+        }
+        Err(_) => jetstream.get_or_create_stream(config).await.map_err(unavailable),
+    }
+}
+
+async fn upsert_consumer(
+    stream: &Stream,
+    config: pull::Config,
+) -> Result<PullConsumer, MessagingError> {
+    // `create_consumer` updates the mutable fields of an existing durable consumer.
+    stream.create_consumer(config).await.map_err(unavailable)
+}
+
+fn publish_error(error: async_nats::jetstream::context::PublishError) -> MessagingError {
+    match error.kind() {
+        PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
+            unavailable(error)
+        }
+        _ => MessagingError::Other(error.to_string()),
+    }
+}
+
+fn trace_headers(trace_context: &TraceContext) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(traceparent) = trace_context.get(TRACEPARENT_HEADER) {
+        headers.insert(TRACEPARENT_HEADER, traceparent.as_str());
+    }
+    headers
+}
+
+/// Decodes a command body, rejecting schema versions newer than this build understands.
+pub fn decode_command(payload: &[u8]) -> Result<CommandEnvelope, MessagingError> {
+    let envelope: CommandEnvelope =
+        serde_json::from_slice(payload).map_err(|e| MessagingError::Invalid(format!("command: {e}")))?;
+    if envelope.schema_version > SCHEMA_VERSION {
+        return Err(MessagingError::Invalid(format!(
+            "command schema version {} is newer than {SCHEMA_VERSION}",
+            envelope.schema_version
+        )));
+    }
+    Ok(envelope)
+}
+
+/// Decodes an event body, rejecting schema versions newer than this build understands.
+pub fn decode_event(payload: &[u8]) -> Result<RunEvent, MessagingError> {
+    let event: RunEvent =
+        serde_json::from_slice(payload).map_err(|e| MessagingError::Invalid(format!("event: {e}")))?;
+    if event.schema_version > SCHEMA_VERSION {
+        return Err(MessagingError::Invalid(format!(
+            "event schema version {} is newer than {SCHEMA_VERSION}",
+            event.schema_version
+        )));
+    }
+    Ok(event)
+}
