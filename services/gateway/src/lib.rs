@@ -1,1 +1,112 @@
-//! placeholder
+//! The gateway: the HTTP API in front of dataorch.
+//!
+//! It authenticates API keys, validates requests, publishes execute and continue commands
+//! to JetStream (answering only once JetStream has stored them) and answers reads from the
+//! SQL read model that the projector writes. It never writes run state.
+
+mod auth;
+mod consistency;
+mod error;
+mod extract;
+mod routes;
+mod views;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use dataorch_config::Settings;
+use dataorch_messaging::Broker;
+use dataorch_storage::DatabaseConnection;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::hash_token;
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub broker: Broker,
+    pub db: DatabaseConnection,
+    /// Longest wait for the read model to reflect the caller's writes.
+    pub consistency_timeout: Duration,
+}
+
+/// Builds the router with every route and layer.
+pub fn router(settings: &Settings, state: AppState) -> Router {
+    let api = Router::new()
+        .route("/applications", post(routes::applications::create))
+        .route("/applications/{id}", get(routes::applications::show))
+        .route("/applications/{application_id}/data_orch", get(routes::logs::list))
+        .route("/applications/{application_id}/data_orch/{log_id}", get(routes::logs::show))
+        .route("/data_orchestration/templates", get(routes::templates::list))
+        .route("/data_orchestration/execute", post(routes::orchestration::execute))
+        .route("/data_orchestration/{log_id}/continue_pass", put(routes::orchestration::continue_pass));
+
+    Router::new()
+        .nest("/api/v2", api)
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(problem_details))
+        .layer(DefaultBodyLimit::max(settings.gateway.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(settings.gateway.request_timeout_ms),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "No route matches this path.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed on this path.")
+}
+
+/// Re-renders errors as RFC 9457 problem documents for clients that accept them.
+async fn problem_details(request: Request, next: Next) -> Response {
+    let headers = request.headers().clone();
+    let response = next.run(request).await;
+    match response.extensions().get::<ApiError>() {
+        Some(error) => {
+            let wants_problem = headers
+                .get_all(axum::http::header::ACCEPT)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .any(|value| value.contains("application/problem+json"));
+            if wants_problem { error.clone().render(&headers) } else { response }
+        }
+        None => response,
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes open requests.
+pub async fn run(
+    settings: Settings,
+    broker: Broker,
+    db: DatabaseConnection,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState {
+        broker,
+        db,
+        consistency_timeout: Duration::from_millis(settings.gateway.consistency_timeout_ms),
+    };
+    let app = router(&settings, state);
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "gateway listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

@@ -1,13 +1,21 @@
 //! Deterministic values derived from SHA-256 hashes of request data.
 //!
 //! Every generated id, score and amount goes through these helpers so that the same request
-//! always produces the same answer, across runs and machines.
+//! always produces the same response, across runs and machines.
 
+use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Namespace of the sandbox's UUID v5 ids.
 const SANDBOX_NAMESPACE: Uuid = Uuid::from_u128(0x6a0c_2f4e_81d3_4b7a_9e15_d0c4_7b2a_91f3);
+
+/// The day generated data ends on: credit reports are as of this date and bank transactions
+/// run up to it, so responses do not change from one day to the next.
+pub(crate) const AS_OF: NaiveDate = match NaiveDate::from_ymd_opt(2026, 11, 30) {
+    Some(date) => date,
+    None => panic!("2026-11-30 is a valid date"),
+};
 
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -61,11 +69,6 @@ impl SeededRng {
             Some(span) => low + self.next_u64() % span,
             None => self.next_u64(),
         }
-    }
-
-    /// Returns `true` with a probability of `percent` in 100.
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
-        self.range(0, 99) < percent
     }
 
     /// Picks one element. `items` must not be empty, so pass only constant tables.

@@ -1,6 +1,6 @@
 //! Provider kinds and the error bodies each one sends.
 //!
-//! A failure is answered in the shape of the provider the path belongs to, so that a worker's
+//! A failure response has the shape of the provider the path belongs to, so that a worker's
 //! error handling sees the same bodies it would see in production:
 //!
 //! - Middesk: `{"errors": [{"message", "parameter"?}]}`.
@@ -91,6 +91,14 @@ impl ExperianError {
             status,
             code: code.into(),
             message: message.into(),
+        }
+    }
+
+    /// Returns the trimmed value, or a `MISSING_FIELD` error when it is missing or blank.
+    pub(crate) fn require(value: Option<String>, field: &str) -> Result<String, Self> {
+        match value.map(|value| value.trim().to_owned()) {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ => Err(ExperianError::missing_field(field)),
         }
     }
 
@@ -214,9 +222,9 @@ fn code_from_reason(status: StatusCode) -> String {
     }
 }
 
-/// Answers paths no route matches, in the provider's shape under a provider prefix.
+/// Responds to paths no route matches, in the provider's shape under a provider prefix.
 pub(crate) async fn not_found_fallback(method: Method, uri: Uri) -> Response {
-    let message = format!("no endpoint {method} {}", uri.path());
+    let message = format!("endpoint {method} {} not found", uri.path());
     match Provider::for_path(uri.path()) {
         Some(provider) => provider.error(StatusCode::NOT_FOUND, message),
         None => {
@@ -231,7 +239,7 @@ pub(crate) async fn not_found_fallback(method: Method, uri: Uri) -> Response {
     }
 }
 
-/// Answers a known path called with the wrong method.
+/// Responds to a known path called with the wrong method.
 pub(crate) async fn method_not_allowed_fallback(method: Method, uri: Uri) -> Response {
     let message = format!("method {method} is not allowed on {}", uri.path());
     match Provider::for_path(uri.path()) {

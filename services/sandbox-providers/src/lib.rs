@@ -8,10 +8,10 @@
 //! - `/consumer_credit`: Experian Credit Profile v2 credit reports.
 //! - `/bank_data`: Plaid Link tokens, balances and transactions.
 //!
-//! Answers are derived from SHA-256 hashes of the request, so the same request gets the same
+//! Responses are derived from SHA-256 hashes of the request, so the same request gets the same
 //! body. The exceptions are KYB `created_at`/`updated_at` and the link token `expiration`,
 //! which come from the clock. Magic values in the request (business names, tax id, BIN and
-//! SSN suffixes, Plaid personas) select documented outcomes; the crate README lists them.
+//! SSN suffixes, Plaid personas) select documented outcomes, listed in the crate README.
 //!
 //! Every provider request also passes through the failure-injection middleware in
 //! [`scenario`](crate::scenario): it is counted under its `Idempotency-Key`, delayed by
@@ -44,14 +44,18 @@ use error::Provider;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct SandboxConfig {
-    /// Delay added to every provider request before it is answered, in milliseconds.
+    /// Delay added to every provider request before its response, in milliseconds.
     pub default_latency_ms: u64,
 }
 
 /// Builds the service's routes: the four provider kinds, `/_sandbox` admin and `/healthz`.
 pub fn router(state: SandboxState) -> Router {
     Router::new()
-        .merge(scenario::with_injection(Provider::Kyb, kyb::routes(), &state))
+        .merge(scenario::with_injection(
+            Provider::Kyb,
+            kyb::routes(),
+            &state,
+        ))
         .merge(scenario::with_injection(
             Provider::BusinessCredit,
             business_credit::routes(),
@@ -75,8 +79,8 @@ pub fn router(state: SandboxState) -> Router {
 
 /// Serves the sandbox on `listener` until `shutdown` completes.
 ///
-/// When `shutdown` completes, the server stops accepting connections, answers requests held
-/// by the `timeout` and `slow` scenarios with 503, and returns once open requests finish.
+/// When `shutdown` completes, the server stops accepting connections, responds 503 to requests
+/// held by the `timeout` and `slow` scenarios, and returns once open requests finish.
 pub async fn run(
     config: SandboxConfig,
     listener: tokio::net::TcpListener,

@@ -31,10 +31,10 @@ pub(crate) struct ProviderJson<T> {
 }
 
 impl<T> ProviderJson<T> {
-    /// Derives a request id from the route name and the raw body, so identical requests get
+    /// Derives a UUID v5 from `purpose` and the raw body, so identical requests get
     /// identical ids.
-    pub(crate) fn request_id(&self, route: &str) -> uuid::Uuid {
-        derive::uuid_from(&[route.as_bytes(), &self.raw])
+    pub(crate) fn derive_id(&self, purpose: &str) -> uuid::Uuid {
+        derive::uuid_from(&[purpose.as_bytes(), &self.raw])
     }
 }
 
@@ -68,7 +68,7 @@ where
     }
 }
 
-/// Why a request body did not parse.
+/// Reason a request body failed to parse.
 enum BodyError {
     /// The body is not JSON. The message has serde_json's position but no input text.
     Syntax(String),
@@ -132,7 +132,11 @@ impl BodyError {
                 ExperianError::new(StatusCode::BAD_REQUEST, code, message).into_response()
             }
             Provider::BankData => {
-                let code = if syntax { "INVALID_BODY" } else { "INVALID_FIELD" };
+                let code = if syntax {
+                    "INVALID_BODY"
+                } else {
+                    "INVALID_FIELD"
+                };
                 PlaidError::invalid_request(code, message).into_response()
             }
         }

@@ -1,16 +1,16 @@
 //! Call counting and failure injection for every provider route.
 //!
 //! Each provider request is first counted under its `Idempotency-Key` and endpoint, then
-//! delayed by the configured latency, then answered as the `X-Sandbox-Scenario` header asks:
+//! delayed by the configured latency, then handled as the `X-Sandbox-Scenario` header requests:
 //!
-//! | value | effect |
+//! | value | response |
 //! |---|---|
-//! | `slow:<ms>` | waits `<ms>` more milliseconds, then answers normally |
-//! | `timeout` | holds the request for 24 hours, or until shutdown, then answers 504 |
-//! | `error:<status>` | answers `<status>` (400-599) with the provider's error body |
-//! | `flaky:<n>` | answers 503 while this key and endpoint have been called at most `n` times |
-//! | `malformed` | answers 200 with the invalid JSON `{"truncated": ` |
-//! | `huge` | answers normally with a 5 MiB `sandbox_padding` string added to the body |
+//! | `slow:<ms>` | the normal response, after `<ms>` more milliseconds |
+//! | `timeout` | none for 24 hours, then 504; 503 if the server shuts down first |
+//! | `error:<status>` | `<status>` (400-599) with the provider's error body |
+//! | `flaky:<n>` | 503 while this key and endpoint have been called at most `n` times |
+//! | `malformed` | 200 with the invalid JSON `{"truncated": ` |
+//! | `huge` | the normal response with a 5 MiB `sandbox_padding` string added to the body |
 
 use std::time::{Duration, Instant};
 
@@ -29,10 +29,9 @@ use crate::request::idempotency_key;
 /// Header that selects an injected failure.
 pub(crate) const SCENARIO_HEADER: &str = "x-sandbox-scenario";
 
-const VALID_FORMS: &str =
-    "slow:<ms>, timeout, error:<status 400-599>, flaky:<n>, malformed, huge";
+const VALID_FORMS: &str = "slow:<ms>, timeout, error:<status 400-599>, flaky:<n>, malformed, huge";
 
-/// How long the `timeout` scenario holds a request when the server keeps running.
+/// How long the `timeout` scenario keeps a request open while the server runs.
 const TIMEOUT_HOLD: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Size of the string the `huge` scenario adds to a body, in bytes.
@@ -53,7 +52,7 @@ enum Scenario {
 }
 
 impl Scenario {
-    /// Parses a header value; `None` when it is not one of the valid forms.
+    /// Parses a header value, or returns `None` when it is not one of the valid forms.
     fn parse(value: &str) -> Option<Scenario> {
         match value.trim().split_once(':') {
             None => match value.trim() {
@@ -106,7 +105,7 @@ async fn inject(
     request.extensions_mut().insert(context.provider);
 
     let response = match read_scenario(request.headers()) {
-        Ok(scenario) => answer(&context, scenario, call_number, request, next).await,
+        Ok(scenario) => respond(&context, scenario, call_number, request, next).await,
         Err(message) => context.provider.error(StatusCode::BAD_REQUEST, message),
     };
 
@@ -116,7 +115,7 @@ async fn inject(
         sandbox.call_number = call_number,
         http.status = response.status().as_u16(),
         duration_ms = started.elapsed().as_millis() as u64,
-        "provider request answered"
+        "provider request completed"
     );
     response
 }
@@ -149,7 +148,7 @@ fn read_scenario(headers: &HeaderMap) -> Result<Option<Scenario>, String> {
     }
 }
 
-async fn answer(
+async fn respond(
     context: &InjectionContext,
     scenario: Option<Scenario>,
     call_number: u64,
@@ -266,8 +265,17 @@ mod tests {
     #[test]
     fn parse_rejects_invalid_values() {
         let cases = [
-            "", "slow", "slow:", "slow:-1", "error:200", "error:600", "error:abc", "flaky:x",
-            "teapot", "timeout:5", "huge:1",
+            "",
+            "slow",
+            "slow:",
+            "slow:-1",
+            "error:200",
+            "error:600",
+            "error:abc",
+            "flaky:x",
+            "teapot",
+            "timeout:5",
+            "huge:1",
         ];
         for value in cases {
             assert_eq!(Scenario::parse(value), None, "value {value:?}");

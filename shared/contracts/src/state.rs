@@ -123,6 +123,15 @@ impl RunState {
             .fold(Outcome::Pass, Outcome::worst)
     }
 
+    /// Marks steps that will never run, or were cancelled when the run ended, as skipped.
+    fn skip_unfinished_steps(&mut self) {
+        for step in &mut self.steps {
+            if matches!(step.status, StepStatus::Pending | StepStatus::Running) {
+                step.status = StepStatus::Skipped;
+            }
+        }
+    }
+
     /// Applies one event, rejecting events that do not fit the run's current status.
     pub fn apply(&mut self, event: &EventKind, at: DateTime<Utc>) -> Result<(), ApplyError> {
         if self.status.is_terminal() {
@@ -186,11 +195,7 @@ impl RunState {
                 self.outcome = Some(*outcome);
                 self.finished_at = Some(at);
                 self.halted_step = None;
-                for step in &mut self.steps {
-                    if step.status == StepStatus::Pending {
-                        step.status = StepStatus::Skipped;
-                    }
-                }
+                self.skip_unfinished_steps();
             }
             EventKind::RunErrored { error } => {
                 self.status = RunStatus::Error;
@@ -198,6 +203,7 @@ impl RunState {
                 self.outcome = None;
                 self.finished_at = Some(at);
                 self.halted_step = None;
+                self.skip_unfinished_steps();
             }
         }
         Ok(())

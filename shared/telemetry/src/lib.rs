@@ -1,1 +1,77 @@
-//! placeholder
+//! Logging setup and the small pieces every service binary shares: loading configuration
+//! from the command line and waiting for a shutdown signal.
+//!
+//! Log lines carry the same dotted field names in every service (`log.id`,
+//! `application.id`, `template.id`, `step.key`, `tenant.id`, `duration_ms`); see
+//! `docs/architecture.md`.
+
+use std::path::PathBuf;
+
+use dataorch_config::{LogFormat, Settings, TelemetrySettings};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global log subscriber. `RUST_LOG` overrides `telemetry.log_level`.
+pub fn init(settings: &TelemetrySettings) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log_level))
+        .map_err(|error| anyhow::anyhow!("invalid telemetry.log_level `{}`: {error}", settings.log_level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let result = match settings.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    result.map_err(|error| anyhow::anyhow!("cannot install the log subscriber: {error}"))
+}
+
+/// Loads settings for a service binary from `--config FILE` (or `DATAORCH_CONFIG`) and the
+/// environment. Errors are printed to stderr by the caller, before logging is up.
+pub fn load_settings_from_args() -> anyhow::Result<Settings> {
+    let mut args = std::env::args().skip(1);
+    let mut file: Option<PathBuf> = std::env::var_os("DATAORCH_CONFIG").map(PathBuf::from);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => {
+                let path = args.next().ok_or_else(|| anyhow::anyhow!("--config needs a file path"))?;
+                file = Some(PathBuf::from(path));
+            }
+            "--help" | "-h" => {
+                println!("usage: {} [--config FILE]\n\nSettings come from built-in defaults, FILE (or DATAORCH_CONFIG), then DATAORCH__SECTION__KEY environment variables.", binary_name());
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument `{other}`; usage: {} [--config FILE]", binary_name()),
+        }
+    }
+    Ok(Settings::load(file.as_deref())?)
+}
+
+fn binary_name() -> String {
+    std::env::args().next().unwrap_or_else(|| "dataorch".into())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received Ctrl-C; shutting down"),
+        _ = terminate => tracing::info!("received SIGTERM; shutting down"),
+    }
+}
+
+/// Prints a startup error to stderr and exits with status 2. Used before logging is up.
+pub fn exit_with_config_error(error: impl std::fmt::Display) -> ! {
+    eprintln!("error: {error}");
+    std::process::exit(2);
+}

@@ -1,0 +1,210 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use dataorch_contracts::application::ApplicationData;
+use dataorch_contracts::commands::{Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext};
+use dataorch_contracts::status::RunStatus;
+use dataorch_contracts::template::Template;
+use dataorch_contracts::time::{format_api, now_micros};
+use dataorch_storage::queries;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::consistency;
+use crate::error::{ApiError, FieldErrors};
+use crate::extract::{JsonObject, parse_log_id, required_string};
+use crate::routes::logs::find_log;
+
+/// Longest `comment` accepted on a continue, in characters.
+const MAX_COMMENT_CHARS: usize = 2_000;
+
+/// `POST /api/v2/data_orchestration/execute`: accepts a run. The answer is sent only after
+/// JetStream has stored the command, whose sequence becomes the log id.
+pub async fn execute(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut errors = FieldErrors::new();
+    let template_id = required_string(&body, "template_id", &mut errors);
+    let application_id = required_string(&body, "application_id", &mut errors);
+    for key in body.keys() {
+        if key != "template_id" && key != "application_id" {
+            errors.entry(key.clone()).or_default().push(format!("The {key} field is not allowed."));
+        }
+    }
+    let (Some(template_id), Some(application_id)) = (template_id, application_id) else {
+        return Err(ApiError::validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+
+    let template_row = queries::published_template(&state.db, &caller.tenant_id, &template_id)
+        .await
+        .map_err(ApiError::database)?;
+    let application_row = queries::application(&state.db, &caller.tenant_id, &application_id)
+        .await
+        .map_err(ApiError::database)?;
+    if template_row.is_none() {
+        errors.insert("template_id".into(), vec!["The selected template id is invalid: no published template with this id.".into()]);
+    }
+    if application_row.is_none() {
+        errors.insert("application_id".into(), vec!["The selected application id is invalid.".into()]);
+    }
+    let (Some(template_row), Some(application_row)) = (template_row, application_row) else {
+        return Err(ApiError::validation(errors));
+    };
+    let template: Template = serde_json::from_str(&template_row.definition)
+        .map_err(|e| ApiError::internal("decoding stored template", e))?;
+    let application: ApplicationData = serde_json::from_str(&application_row.data)
+        .map_err(|e| ApiError::internal("decoding stored application", e))?;
+
+    let created_at = now_micros();
+    let command = ExecuteCommand {
+        tenant_id: caller.tenant_id.clone(),
+        application_id: application_id.clone(),
+        created_at,
+        template,
+        application,
+    };
+    // NOTE: an Idempotency-Key is honoured through JetStream's duplicate window (two
+    // minutes); a repeat after that window starts a second run.
+    let message_id = idempotency_key(&headers)?.map(|key| format!("execute:{}:{key}", caller.tenant_id));
+    let envelope = CommandEnvelope::new(Command::Execute(command), trace_context(&headers));
+    let (sequence, duplicate) = state
+        .broker
+        .publish_command(&envelope, message_id.as_deref())
+        .await
+        .map_err(ApiError::broker)?;
+    let log_id = sequence as i64;
+    tracing::info!(log.id = log_id, template.id = %template_row.id, application.id = %application_id, tenant.id = %caller.tenant_id, duplicate, "run accepted");
+
+    let log = json!({
+        "id": log_id,
+        "outcome": Value::Null,
+        "internal_error": Value::Null,
+        "status": RunStatus::Pending.code(),
+        "created_at": format_api(&created_at),
+        "started_at": Value::Null,
+        "finished_at": Value::Null,
+        "master_status": RunStatus::Pending.name(),
+        "application_id": application_id,
+        "template_id": template_row.id,
+        "template_version": template_row.version,
+    });
+    let location = format!("/api/v2/applications/{application_id}/data_orch/{log_id}");
+    let mut response = (StatusCode::OK, Json(json!({ "data": log }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// `PUT /api/v2/data_orchestration/{log_id}/continue_pass`: continues a halted run as pass.
+pub async fn continue_pass(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(log_id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<impl IntoResponse, ApiError> {
+    let log_id = parse_log_id(&log_id)?;
+    let mut errors = FieldErrors::new();
+    let application_id = required_string(&body, "application_id", &mut errors);
+    let comment = match body.get("comment") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.chars().count() <= MAX_COMMENT_CHARS => Some(text.clone()),
+        Some(Value::String(_)) => {
+            errors.entry("comment".into()).or_default().push(format!("The comment field must not be greater than {MAX_COMMENT_CHARS} characters."));
+            None
+        }
+        Some(_) => {
+            errors.entry("comment".into()).or_default().push("The comment field must be a string.".into());
+            None
+        }
+    };
+    let Some(application_id) = application_id else {
+        return Err(ApiError::validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+
+    let row = find_log(&state, &caller, log_id).await?;
+    if row.application_id != application_id {
+        return Err(ApiError::field(
+            "application_mismatch",
+            "application_id",
+            "The application id does not own this log.",
+        ));
+    }
+    let status = RunStatus::from_code(row.status).unwrap_or(RunStatus::Error);
+    let Some(step_key) = row.halted_step.clone().filter(|_| status == RunStatus::Halted) else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "run_not_halted",
+            format!("The run is {}, not halted; only a halted run can be continued as pass.", status.name()),
+        ));
+    };
+
+    let command = ContinueCommand {
+        tenant_id: caller.tenant_id.clone(),
+        log_id,
+        application_id,
+        step_key: step_key.clone(),
+        actor: caller.key_name.clone(),
+        comment,
+        requested_at: now_micros(),
+    };
+    // Concurrent continues of one halt share a message id, so JetStream stores one of them;
+    // the worker's conditional append covers repeats after the duplicate window.
+    let message_id = format!("continue:{log_id}:{step_key}:{}", row.last_event_seq);
+    let envelope = CommandEnvelope::new(Command::Continue(command), trace_context(&headers));
+    state.broker.publish_command(&envelope, Some(&message_id)).await.map_err(ApiError::broker)?;
+    tracing::info!(log.id = log_id, step.key = %step_key, tenant.id = %caller.tenant_id, "continue accepted");
+
+    // Read-your-writes: answer once the read model shows the run past this halt.
+    let halt_sequence = row.last_event_seq;
+    let moved = consistency::wait_until(&state, || async {
+        let current = queries::log(&state.db, &caller.tenant_id, log_id).await.map_err(ApiError::database)?;
+        Ok(current.is_some_and(|current| current.last_event_seq > halt_sequence))
+    })
+    .await?;
+    if !moved {
+        tracing::warn!(log.id = log_id, "continue accepted but not yet visible in the read model");
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+/// Reads the `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let valid = value.to_str().ok().filter(|text| !text.is_empty() && text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic()));
+    match valid {
+        Some(text) => Ok(Some(text.to_string())),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+        )),
+    }
+}
+
+/// Carries an incoming W3C `traceparent` into the command.
+fn trace_context(headers: &HeaderMap) -> TraceContext {
+    let mut context = TraceContext::new();
+    for name in ["traceparent", "tracestate"] {
+        if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok())
+            && value.len() <= 512
+        {
+            context.insert(name.to_string(), value.to_string());
+        }
+    }
+    context
+}
