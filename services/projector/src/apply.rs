@@ -181,11 +181,18 @@ pub async fn apply_event_batch(db: &DatabaseConnection, messages: &[(u64, Bytes)
     }
     for chunk in chunks(override_rows, 500) {
         log_overrides::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([log_overrides::Column::LogId, log_overrides::Column::Position])
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(newer_wins(
+                vec![log_overrides::Column::LogId, log_overrides::Column::Position],
+                "log_overrides",
+                "event_seq",
+                &[
+                    log_overrides::Column::Step,
+                    log_overrides::Column::Actor,
+                    log_overrides::Column::Comment,
+                    log_overrides::Column::CreatedAt,
+                    log_overrides::Column::EventSeq,
+                ],
+            ))
             .try_insert()
             .exec(&transaction)
             .await?;

@@ -4,7 +4,7 @@
 //! `POST /v1/search` finds a business and returns its BIN (Business Identification Number).
 //! The BIN's last three digits are the tax id's last three digits, so a scenario chosen by
 //! tax id carries into `/v1/scores` and `/v1/reports/premierprofiles`, which read it back
-//! from the BIN suffix. Every other value is derived from a hash of the BIN.
+//! from the BIN suffix. Scores and report values are derived from a hash of the BIN.
 
 use axum::Json;
 use axum::Router;
@@ -27,9 +27,9 @@ pub(crate) fn routes() -> Router<SandboxState> {
         )
 }
 
-/// Intelliscore model code used when a scores request names none.
+/// Commercial score model code reported when a scores request names none.
 const DEFAULT_COMMERCIAL_MODEL: &str = "000224";
-/// Model code reported for the Financial Stability Risk score.
+/// Model code the sandbox reports for the Financial Stability Risk (FSR) score.
 const FSR_MODEL: &str = "000223";
 
 /// Score sent when the file has too little data to score.
@@ -276,7 +276,7 @@ fn score_factors(bin: &Bin) -> Value {
     }
 }
 
-/// NAICS codes and titles from the 2022 NAICS manual.
+/// NAICS industry codes and titles the sandbox picks from.
 const NAICS_CODES: [(&str, &str); 5] = [
     ("722511", "Full-Service Restaurants"),
     ("541511", "Custom Computer Programming Services"),

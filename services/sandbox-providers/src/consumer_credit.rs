@@ -224,11 +224,11 @@ fn score_factors(rng: &mut SeededRng) -> Vec<Value> {
         .collect()
 }
 
-/// Experian account type codes: auto loan, mortgage, credit card, unsecured loan.
+/// Two-digit account type codes the sandbox picks from for tradelines.
 const ACCOUNT_TYPES: [&str; 4] = ["00", "26", "18", "01"];
 
-/// Builds two to six tradelines. With `delinquent`, the first one is 30 days late twice
-/// and has status `71`. All others have status `11` (open and current).
+/// Builds two to six tradelines. With `delinquent`, the first one has status `71` and two
+/// 30-day delinquencies. All others have status `11` and no delinquencies.
 fn tradelines(rng: &mut SeededRng, delinquent: bool) -> Vec<Value> {
     let count = rng.range(2, 6);
     (0..count)

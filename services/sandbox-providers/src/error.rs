@@ -1,7 +1,7 @@
 //! Provider kinds and the error bodies each one sends.
 //!
 //! A failure response has the shape of the provider the path belongs to, so that a worker's
-//! error handling sees the same bodies it would see in production:
+//! error handling receives the same bodies as in production:
 //!
 //! - Middesk: `{"errors": [{"message", "parameter"?}]}`.
 //! - Experian (business and consumer): `{"errors": [{"errorCode", "errorType", "message"}]}`.
@@ -74,7 +74,7 @@ pub(crate) fn middesk_error(
 }
 
 /// An Experian error. `code` is the sandbox's own upper-snake-case code, such as
-/// `MISSING_FIELD`, because Experian's numeric codes are not public.
+/// `MISSING_FIELD`.
 pub(crate) struct ExperianError {
     status: StatusCode,
     code: String,

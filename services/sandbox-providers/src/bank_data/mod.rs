@@ -39,7 +39,7 @@ pub(crate) fn routes() -> Router<SandboxState> {
 const PUBLIC_TOKEN_PREFIX: &str = "public-sandbox-";
 const ACCESS_TOKEN_PREFIX: &str = "access-sandbox-";
 
-/// Link tokens expire this many hours after creation, as Plaid's do by default.
+/// Link tokens expire this many hours after creation.
 const LINK_TOKEN_LIFETIME_HOURS: i64 = 4;
 
 const DEFAULT_SYNC_COUNT: usize = 100;

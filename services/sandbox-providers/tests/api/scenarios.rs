@@ -15,7 +15,7 @@ fn scenario(value: &str) -> [(&str, &str); 1] {
     [("X-Sandbox-Scenario", value)]
 }
 
-/// One request per provider kind that succeeds with 200 or 201 without a scenario.
+/// Returns one request per provider kind that succeeds with 200 or 201 without a scenario.
 fn provider_requests() -> Vec<(&'static str, Value)> {
     vec![
         (

@@ -1,0 +1,9 @@
+//! Integration tests, one module per API area, each test on its own stack with a real
+//! nats-server.
+
+mod applications;
+mod invariants;
+mod logs;
+mod orchestration;
+mod runs;
+mod templates;
