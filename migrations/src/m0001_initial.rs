@@ -258,7 +258,9 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(LogOverrides::CreatedAt))
                     .col(big_integer(LogOverrides::EventSeq))
                     .primary_key(
-                        Index::create().col(LogOverrides::LogId).col(LogOverrides::Position),
+                        Index::create()
+                            .col(LogOverrides::LogId)
+                            .col(LogOverrides::Position),
                     )
                     .to_owned(),
             )
@@ -286,7 +288,9 @@ impl MigrationTrait for Migration {
             ApiKeys::Table.into_iden(),
             Tenants::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -17,13 +17,30 @@ impl TestDatabase {
         let name = format!("dataorch_test_{}", uuid::Uuid::new_v4().simple());
         match std::env::var("DATAORCH_TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
-                let admin = Database::connect(&admin_url).await.expect("connect to DATAORCH_TEST_DATABASE_URL");
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to DATAORCH_TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
-                let base = admin_url.rsplit_once('/').map(|(base, _)| base.to_string()).expect("URL has a database");
-                TestDatabase { url: format!("{base}/{name}"), postgres: Some((admin_url, name)) }
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(base, _)| base.to_string())
+                    .expect("URL has a database");
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((admin_url, name)),
+                }
             }
-            _ => TestDatabase { url: format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.db")).display()), postgres: None },
+            _ => TestDatabase {
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.join(format!("{name}.db")).display()
+                ),
+                postgres: None,
+            },
         }
     }
 
@@ -36,7 +53,9 @@ impl TestDatabase {
         if let Some((admin_url, name)) = &self.postgres
             && let Ok(admin) = Database::connect(admin_url).await
         {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
             admin.close().await.ok();
         }
     }
@@ -45,7 +64,12 @@ impl TestDatabase {
 /// Every row of the read model as text, in a stable order, for equality checks.
 pub async fn dump_read_model(db: &impl ConnectionTrait) -> Vec<String> {
     let mut lines = Vec::new();
-    for row in logs::Entity::find().order_by_asc(logs::Column::Id).all(db).await.expect("logs") {
+    for row in logs::Entity::find()
+        .order_by_asc(logs::Column::Id)
+        .all(db)
+        .await
+        .expect("logs")
+    {
         lines.push(format!("{row:?}"));
     }
     let steps = log_steps::Entity::find()

@@ -36,7 +36,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { workers: 2, ack_wait_secs: 10 }
+        Options {
+            workers: 2,
+            ack_wait_secs: 10,
+        }
     }
 }
 
@@ -69,8 +72,12 @@ impl TestApp {
     }
 
     pub async fn start_with(options: Options) -> TestApp {
-        let dir = tempfile::Builder::new().prefix("dataorch-test-").tempdir().expect("temporary folder");
-        let nats = NatsServer::start(&dir.path().join("nats")).expect("nats-server starts; run scripts/install-tools.sh");
+        let dir = tempfile::Builder::new()
+            .prefix("dataorch-test-")
+            .tempdir()
+            .expect("temporary folder");
+        let nats = NatsServer::start(&dir.path().join("nats"))
+            .expect("nats-server starts; run scripts/install-tools.sh");
         let database = TestDatabase::create(dir.path()).await;
 
         let mut settings = Settings::default();
@@ -81,15 +88,29 @@ impl TestApp {
         settings.worker.ack_wait_secs = options.ack_wait_secs;
         settings.gateway.consistency_timeout_ms = 5_000;
 
-        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
-        let sandbox = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sandbox");
-        let stack = Stack::start(settings.clone(), gateway, sandbox, options.workers).await.expect("stack starts");
+        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let sandbox = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sandbox");
+        let stack = Stack::start(settings.clone(), gateway, sandbox, options.workers)
+            .await
+            .expect("stack starts");
 
         let templates = dataorch::repository_root().join("templates");
-        let token = dataorch::admin::create_api_key(&stack.db, TENANT_A, "underwriter-a").await.expect("key a");
-        let other_token = dataorch::admin::create_api_key(&stack.db, TENANT_B, "underwriter-b").await.expect("key b");
-        dataorch::admin::import_template_dir(&stack.db, TENANT_A, &templates).await.expect("templates a");
-        dataorch::admin::import_template_dir(&stack.db, TENANT_B, &templates).await.expect("templates b");
+        let token = dataorch::admin::create_api_key(&stack.db, TENANT_A, "underwriter-a")
+            .await
+            .expect("key a");
+        let other_token = dataorch::admin::create_api_key(&stack.db, TENANT_B, "underwriter-b")
+            .await
+            .expect("key b");
+        dataorch::admin::import_template_dir(&stack.db, TENANT_A, &templates)
+            .await
+            .expect("templates a");
+        dataorch::admin::import_template_dir(&stack.db, TENANT_B, &templates)
+            .await
+            .expect("templates b");
 
         TestApp {
             base: stack.gateway_url(),
@@ -114,7 +135,13 @@ impl TestApp {
     }
 
     /// Sends a request with `token` (none when `None`) and returns the answer.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -127,32 +154,50 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        self.request(Method::GET, path, Some(&self.token), None).await
+        self.request(Method::GET, path, Some(&self.token), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        self.request(Method::POST, path, Some(&self.token), Some(body)).await
+        self.request(Method::POST, path, Some(&self.token), Some(body))
+            .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Answer {
-        self.request(Method::PUT, path, Some(&self.token), Some(body)).await
+        self.request(Method::PUT, path, Some(&self.token), Some(body))
+            .await
     }
 
     /// Registers an application for tenant A and returns its id.
     pub async fn create_application(&self, application: &ApplicationData) -> String {
-        let answer = self.post("/api/v2/applications", serde_json::to_value(application).unwrap()).await;
+        let answer = self
+            .post(
+                "/api/v2/applications",
+                serde_json::to_value(application).unwrap(),
+            )
+            .await;
         assert_eq!(answer.status, 201, "{:?}", answer.body);
-        answer.body["data"]["id"].as_str().expect("application id").to_string()
+        answer.body["data"]["id"]
+            .as_str()
+            .expect("application id")
+            .to_string()
     }
 
     /// Executes `template_id` for `application_id` as tenant A and returns the log id.
     pub async fn execute(&self, template_id: &str, application_id: &str) -> i64 {
         let answer = self
-            .post("/api/v2/data_orchestration/execute", json!({ "template_id": template_id, "application_id": application_id }))
+            .post(
+                "/api/v2/data_orchestration/execute",
+                json!({ "template_id": template_id, "application_id": application_id }),
+            )
             .await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
         answer.body["data"]["id"].as_i64().expect("log id")
@@ -160,20 +205,32 @@ impl TestApp {
 
     /// Reads a log with its steps.
     pub async fn log(&self, application_id: &str, log_id: i64) -> Value {
-        let answer = self.get(&format!("/api/v2/applications/{application_id}/data_orch/{log_id}?include=steps")).await;
+        let answer = self
+            .get(&format!(
+                "/api/v2/applications/{application_id}/data_orch/{log_id}?include=steps"
+            ))
+            .await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
         answer.body["data"].clone()
     }
 
     /// Polls a log until its status is one of `statuses`, failing after 30 s.
-    pub async fn wait_for_status(&self, application_id: &str, log_id: i64, statuses: &[i64]) -> Value {
+    pub async fn wait_for_status(
+        &self,
+        application_id: &str,
+        log_id: i64,
+        statuses: &[i64],
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = self.log(application_id, log_id).await;
             if statuses.contains(&log["status"].as_i64().unwrap_or(0)) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "log {log_id} never reached {statuses:?}: {log}");
+            assert!(
+                Instant::now() < deadline,
+                "log {log_id} never reached {statuses:?}: {log}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -181,24 +238,39 @@ impl TestApp {
     /// Saves a template for a tenant from YAML, published.
     pub async fn add_template(&self, tenant_id: &str, yaml: &str) -> Template {
         let template = Template::from_yaml(yaml).expect("test template is valid");
-        dataorch_storage::queries::save_template(self.db(), tenant_id, &template, TemplateStatus::Published, chrono::Utc::now())
-            .await
-            .expect("template saved");
+        dataorch_storage::queries::save_template(
+            self.db(),
+            tenant_id,
+            &template,
+            TemplateStatus::Published,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("template saved");
         template
     }
 
     /// Returns the sandbox's call counts for one idempotency key, by endpoint.
     pub async fn sandbox_calls(&self, key: &str) -> Value {
-        let response = self.http.get(format!("{}/_sandbox/calls/{key}", self.sandbox)).send().await.expect("sandbox answers");
+        let response = self
+            .http
+            .get(format!("{}/_sandbox/calls/{key}", self.sandbox))
+            .send()
+            .await
+            .expect("sandbox answers");
         response.json().await.expect("sandbox JSON")
     }
 
     /// Waits until the projector has applied both streams up to their current end.
     pub async fn wait_for_projection(&self) {
         let stack = self.stack();
-        let caught_up = dataorch_projector::wait_until_caught_up(&stack.broker, &stack.db, Duration::from_secs(20))
-            .await
-            .expect("offsets readable");
+        let caught_up = dataorch_projector::wait_until_caught_up(
+            &stack.broker,
+            &stack.db,
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("offsets readable");
         assert!(caught_up, "projector did not catch up within 20 s");
     }
 
@@ -218,6 +290,9 @@ pub fn sample(scenario: Scenario, large: bool) -> ApplicationData {
     samples::from_csv(&csv)
         .expect("SBA samples load")
         .into_iter()
-        .find(|a| samples::scenario_of(a) == Some(scenario) && (a.loan.requested_amount >= samples::LARGE_REQUEST_USD) == large)
+        .find(|a| {
+            samples::scenario_of(a) == Some(scenario)
+                && (a.loan.requested_amount >= samples::LARGE_REQUEST_USD) == large
+        })
         .expect("a sample with this scenario exists")
 }

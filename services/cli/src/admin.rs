@@ -11,7 +11,11 @@ use dataorch_storage::{DatabaseConnection, queries};
 
 /// Creates the tenant if needed and a new API key for it; returns the token, which is shown
 /// once and stored only as a hash.
-pub async fn create_api_key(db: &DatabaseConnection, tenant_id: &str, key_name: &str) -> anyhow::Result<String> {
+pub async fn create_api_key(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    key_name: &str,
+) -> anyhow::Result<String> {
     let now = Utc::now();
     queries::ensure_tenant(db, tenant_id, tenant_id, now).await?;
     let token = format!("do_{}", hex::encode(rand::random::<[u8; 32]>()));
@@ -28,22 +32,40 @@ pub async fn create_api_key(db: &DatabaseConnection, tenant_id: &str, key_name: 
 }
 
 /// Validates a template file and saves it for the tenant, published unless `draft`.
-pub async fn import_template(db: &DatabaseConnection, tenant_id: &str, path: &Path, draft: bool) -> anyhow::Result<Template> {
-    let source = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let template = Template::from_yaml(&source).with_context(|| format!("invalid template {}", path.display()))?;
-    let status = if draft { TemplateStatus::Draft } else { TemplateStatus::Published };
+pub async fn import_template(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    path: &Path,
+    draft: bool,
+) -> anyhow::Result<Template> {
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let template = Template::from_yaml(&source)
+        .with_context(|| format!("invalid template {}", path.display()))?;
+    let status = if draft {
+        TemplateStatus::Draft
+    } else {
+        TemplateStatus::Published
+    };
     queries::ensure_tenant(db, tenant_id, tenant_id, Utc::now()).await?;
     queries::save_template(db, tenant_id, &template, status, Utc::now()).await?;
     Ok(template)
 }
 
 /// Imports every `*.yaml` file in `dir`, published.
-pub async fn import_template_dir(db: &DatabaseConnection, tenant_id: &str, dir: &Path) -> anyhow::Result<Vec<Template>> {
+pub async fn import_template_dir(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    dir: &Path,
+) -> anyhow::Result<Vec<Template>> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
         .collect();
     paths.sort();
     let mut templates = Vec::new();

@@ -31,8 +31,13 @@ struct Case {
 /// Runs the demo; returns an error when a run does not end as expected.
 pub async fn run() -> anyhow::Result<()> {
     let root = repository_root();
-    let work_dir = tempfile::Builder::new().prefix("dataorch-demo-").tempdir()?;
-    println!("==> starting nats-server with JetStream (store in {})", work_dir.path().display());
+    let work_dir = tempfile::Builder::new()
+        .prefix("dataorch-demo-")
+        .tempdir()?;
+    println!(
+        "==> starting nats-server with JetStream (store in {})",
+        work_dir.path().display()
+    );
     let nats = NatsServer::start(&work_dir.path().join("nats"))?;
 
     let mut settings = Settings::default();
@@ -59,18 +64,49 @@ async fn run_cases(stack: &Stack, root: &Path) -> anyhow::Result<()> {
     let token = admin::create_api_key(&stack.db, "demo", "demo-underwriter").await?;
     let templates = admin::import_template_dir(&stack.db, "demo", &root.join("templates")).await?;
     let template = templates.first().context("no template in templates/")?;
-    let client = Client { http: reqwest::Client::new(), base: stack.gateway_url(), token };
-    println!("    gateway {}  template {} ({}) version {}", stack.gateway_url(), template.name, template.short_id, template.version);
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: stack.gateway_url(),
+        token,
+    };
+    println!(
+        "    gateway {}  template {} ({}) version {}",
+        stack.gateway_url(),
+        template.name,
+        template.short_id,
+        template.version
+    );
 
-    let listed = client.send(reqwest::Method::GET, "/api/v2/data_orchestration/templates", None).await?;
-    println!("    GET /api/v2/data_orchestration/templates -> {} published template(s)", listed.1["data"].as_array().map_or(0, Vec::len));
+    let listed = client
+        .send(
+            reqwest::Method::GET,
+            "/api/v2/data_orchestration/templates",
+            None,
+        )
+        .await?;
+    println!(
+        "    GET /api/v2/data_orchestration/templates -> {} published template(s)",
+        listed.1["data"].as_array().map_or(0, Vec::len)
+    );
 
     let mut cases = pick_cases(&root.join("samples/sba-7a-fy2021-sample.csv"))?;
-    println!("==> registering {} sample applications from real SBA 7(a) loans (owners, tax ids and bank data are synthetic)", cases.len());
+    println!(
+        "==> registering {} sample applications from real SBA 7(a) loans (owners, tax ids and bank data are synthetic)",
+        cases.len()
+    );
     for case in &mut cases {
-        let (status, body) = client.send(reqwest::Method::POST, "/api/v2/applications", Some(serde_json::to_value(&case.application)?)).await?;
+        let (status, body) = client
+            .send(
+                reqwest::Method::POST,
+                "/api/v2/applications",
+                Some(serde_json::to_value(&case.application)?),
+            )
+            .await?;
         if status != 201 {
-            bail!("registering {} failed with HTTP {status}: {body}", case.application.business.name);
+            bail!(
+                "registering {} failed with HTTP {status}: {body}",
+                case.application.business.name
+            );
         }
         case.application_id = body["data"]["id"].as_str().unwrap_or_default().to_string();
         println!(
@@ -82,19 +118,36 @@ async fn run_cases(stack: &Stack, root: &Path) -> anyhow::Result<()> {
         );
     }
 
-    println!("==> executing template {} for each application", template.short_id);
+    println!(
+        "==> executing template {} for each application",
+        template.short_id
+    );
     for case in &mut cases {
         let body = json!({ "template_id": template.id, "application_id": case.application_id });
-        let (status, answer) = client.send(reqwest::Method::POST, "/api/v2/data_orchestration/execute", Some(body)).await?;
+        let (status, answer) = client
+            .send(
+                reqwest::Method::POST,
+                "/api/v2/data_orchestration/execute",
+                Some(body),
+            )
+            .await?;
         if status != 200 {
             bail!("execute failed with HTTP {status}: {answer}");
         }
         case.log_id = answer["data"]["id"].as_i64().unwrap_or_default();
-        println!("    log {:>4}  status {} ({})", case.log_id, answer["data"]["status"], answer["data"]["master_status"].as_str().unwrap_or(""));
+        println!(
+            "    log {:>4}  status {} ({})",
+            case.log_id,
+            answer["data"]["status"],
+            answer["data"]["master_status"].as_str().unwrap_or("")
+        );
     }
 
     println!("==> waiting for the runs to settle");
-    wait_for(&client, &cases, |log| [3, 4, 5].contains(&log["status"].as_i64().unwrap_or(0))).await?;
+    wait_for(&client, &cases, |log| {
+        [3, 4, 5].contains(&log["status"].as_i64().unwrap_or(0))
+    })
+    .await?;
     for case in &cases {
         print_log(&client, case).await?;
     }
@@ -102,28 +155,49 @@ async fn run_cases(stack: &Stack, root: &Path) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for case in &cases {
         let log = client.log(case, false).await?;
-        check(case, &log, case.expected_status, case.expected_outcome, &mut failures);
+        check(
+            case,
+            &log,
+            case.expected_status,
+            case.expected_outcome,
+            &mut failures,
+        );
     }
 
-    let halted = cases.iter().find(|case| case.expected_status == 3 && case.expected_outcome == Some("fail"));
+    let halted = cases
+        .iter()
+        .find(|case| case.expected_status == 3 && case.expected_outcome == Some("fail"));
     if let Some(case) = halted {
-        println!("==> continuing log {} as pass (an underwriter reviewed the failed check)", case.log_id);
+        println!(
+            "==> continuing log {} as pass (an underwriter reviewed the failed check)",
+            case.log_id
+        );
         let body = json!({ "application_id": case.application_id, "comment": "Owner provided proof of income; continuing as pass." });
         let (status, answer) = client
-            .send(reqwest::Method::PUT, &format!("/api/v2/data_orchestration/{}/continue_pass", case.log_id), Some(body))
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v2/data_orchestration/{}/continue_pass", case.log_id),
+                Some(body),
+            )
             .await?;
         println!("    PUT continue_pass -> HTTP {status} {answer}");
         if status != 202 {
             bail!("continue_pass failed with HTTP {status}: {answer}");
         }
-        wait_for(&client, std::slice::from_ref(case), |log| [3, 4, 5].contains(&log["status"].as_i64().unwrap_or(0))).await?;
+        wait_for(&client, std::slice::from_ref(case), |log| {
+            [3, 4, 5].contains(&log["status"].as_i64().unwrap_or(0))
+        })
+        .await?;
         print_log(&client, case).await?;
         let log = client.log(case, false).await?;
         check(case, &log, 4, Some("pass"), &mut failures);
     }
 
     if !failures.is_empty() {
-        bail!("some runs did not end as expected:\n  {}", failures.join("\n  "));
+        bail!(
+            "some runs did not end as expected:\n  {}",
+            failures.join("\n  ")
+        );
     }
     Ok(())
 }
@@ -145,9 +219,17 @@ fn pick_cases(csv: &Path) -> anyhow::Result<Vec<Case>> {
     let find = |scenario: Scenario, large: bool| {
         applications
             .iter()
-            .find(|a| samples::scenario_of(a) == Some(scenario) && (a.loan.requested_amount >= LARGE_REQUEST_USD) == large)
+            .find(|a| {
+                samples::scenario_of(a) == Some(scenario)
+                    && (a.loan.requested_amount >= LARGE_REQUEST_USD) == large
+            })
             .cloned()
-            .with_context(|| format!("no {scenario:?} sample (large: {large}) in {}", csv.display()))
+            .with_context(|| {
+                format!(
+                    "no {scenario:?} sample (large: {large}) in {}",
+                    csv.display()
+                )
+            })
     };
     let case = |label, application, expected_status, expected_outcome| Case {
         label,
@@ -158,10 +240,30 @@ fn pick_cases(csv: &Path) -> anyhow::Result<Vec<Case>> {
         log_id: 0,
     };
     Ok(vec![
-        case("clean file: expect completed, pass", find(Scenario::Clean, false)?, 4, Some("pass")),
-        case("owner score 540: expect halted, fail", find(Scenario::OwnerLowScore, false)?, 3, Some("fail")),
-        case("request >= $1M: expect halted, review", find(Scenario::Clean, true)?, 3, Some("review")),
-        case("bank down: expect error", find(Scenario::BankInstitutionDown, false)?, 5, None),
+        case(
+            "clean file: expect completed, pass",
+            find(Scenario::Clean, false)?,
+            4,
+            Some("pass"),
+        ),
+        case(
+            "owner score 540: expect halted, fail",
+            find(Scenario::OwnerLowScore, false)?,
+            3,
+            Some("fail"),
+        ),
+        case(
+            "request >= $1M: expect halted, review",
+            find(Scenario::Clean, true)?,
+            3,
+            Some("review"),
+        ),
+        case(
+            "bank down: expect error",
+            find(Scenario::BankInstitutionDown, false)?,
+            5,
+            None,
+        ),
     ])
 }
 
@@ -172,12 +274,23 @@ struct Client {
 }
 
 impl Client {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.with_context(|| format!("calling {path}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
         let status = response.status().as_u16();
         let text = response.text().await?;
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -186,7 +299,10 @@ impl Client {
 
     async fn log(&self, case: &Case, steps: bool) -> anyhow::Result<Value> {
         let include = if steps { "?include=steps" } else { "" };
-        let path = format!("/api/v2/applications/{}/data_orch/{}{include}", case.application_id, case.log_id);
+        let path = format!(
+            "/api/v2/applications/{}/data_orch/{}{include}",
+            case.application_id, case.log_id
+        );
         let (status, body) = self.send(reqwest::Method::GET, &path, None).await?;
         if status != 200 {
             bail!("GET {path} failed with HTTP {status}: {body}");
@@ -196,7 +312,11 @@ impl Client {
 }
 
 /// Polls the cases' logs, printing each status change, until `done` holds for all of them.
-async fn wait_for(client: &Client, cases: &[Case], done: impl Fn(&Value) -> bool) -> anyhow::Result<()> {
+async fn wait_for(
+    client: &Client,
+    cases: &[Case],
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last: BTreeMap<i64, String> = BTreeMap::new();
     loop {
@@ -206,10 +326,18 @@ async fn wait_for(client: &Client, cases: &[Case], done: impl Fn(&Value) -> bool
             let state = format!(
                 "{}{}",
                 log["master_status"].as_str().unwrap_or("?"),
-                log["outcome"].as_str().map(|o| format!(" ({o})")).unwrap_or_default()
+                log["outcome"]
+                    .as_str()
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default()
             );
             if last.get(&case.log_id) != Some(&state) {
-                println!("    [{:>6.2}s] log {:>4} {}", started.elapsed().as_secs_f64(), case.log_id, state);
+                println!(
+                    "    [{:>6.2}s] log {:>4} {}",
+                    started.elapsed().as_secs_f64(),
+                    case.log_id,
+                    state
+                );
                 last.insert(case.log_id, state);
             }
             all_done &= done(&log);
@@ -238,7 +366,10 @@ async fn print_log(client: &Client, case: &Case) -> anyhow::Result<()> {
     if let Some(error) = log["internal_error"].as_str() {
         println!("  internal_error: {error}");
     }
-    println!("    {:<22} {:<9} {:<10} {:<8} {:<28} {:>8} {:>9}", "step", "type", "status", "outcome", "reason", "attempts", "ms");
+    println!(
+        "    {:<22} {:<9} {:<10} {:<8} {:<28} {:>8} {:>9}",
+        "step", "type", "status", "outcome", "reason", "attempts", "ms"
+    );
     for step in log["steps"].as_array().into_iter().flatten() {
         println!(
             "    {:<22} {:<9} {:<10} {:<8} {:<28} {:>8} {:>9}",
@@ -277,4 +408,3 @@ fn truncate(text: &str, max_chars: usize) -> String {
         format!("{}…", text.chars().take(max_chars - 1).collect::<String>())
     }
 }
-

@@ -114,7 +114,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logs("error");
             dataorch::demo::run().await
         }
-        Command::Dev { port, sandbox_port, data_dir, workers } => {
+        Command::Dev {
+            port,
+            sandbox_port,
+            data_dir,
+            workers,
+        } => {
             init_logs(&settings.telemetry.log_level);
             dev(settings, port, sandbox_port, data_dir, workers).await
         }
@@ -122,75 +127,131 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.validate()?;
             let mut database = settings.database.clone();
             database.migrate_on_start = true;
-            dataorch_storage::connect(&database).await.context("migrating the database")?;
+            dataorch_storage::connect(&database)
+                .await
+                .context("migrating the database")?;
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys { command: KeysCommand::Create { tenant, name } } => {
+        Command::Keys {
+            command: KeysCommand::Create { tenant, name },
+        } => {
             let db = dataorch_storage::connect(&settings.database).await?;
             let token = admin::create_api_key(&db, &tenant, &name).await?;
             println!("{token}");
-            eprintln!("API key `{name}` created for tenant `{tenant}`; the token above is shown only once.");
+            eprintln!(
+                "API key `{name}` created for tenant `{tenant}`; the token above is shown only once."
+            );
             Ok(())
         }
-        Command::Templates { command: TemplatesCommand::Validate { file } } => {
-            let source = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        Command::Templates {
+            command: TemplatesCommand::Validate { file },
+        } => {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let template = dataorch_contracts::template::Template::from_yaml(&source)
                 .with_context(|| format!("{} is invalid", file.display()))?;
-            println!("{} is valid: {} version {}, {} steps", file.display(), template.short_id, template.version, template.steps.len());
+            println!(
+                "{} is valid: {} version {}, {} steps",
+                file.display(),
+                template.short_id,
+                template.version,
+                template.steps.len()
+            );
             Ok(())
         }
-        Command::Templates { command: TemplatesCommand::Import { file, tenant, draft } } => {
+        Command::Templates {
+            command:
+                TemplatesCommand::Import {
+                    file,
+                    tenant,
+                    draft,
+                },
+        } => {
             let db = dataorch_storage::connect(&settings.database).await?;
             let template = admin::import_template(&db, &tenant, &file, draft).await?;
-            println!("imported {} version {} for tenant {tenant}", template.short_id, template.version);
+            println!(
+                "imported {} version {} for tenant {tenant}",
+                template.short_id, template.version
+            );
             Ok(())
         }
-        Command::Samples { command: SamplesCommand::Generate { csv, out, limit } } => {
+        Command::Samples {
+            command: SamplesCommand::Generate { csv, out, limit },
+        } => {
             let mut applications = samples::from_csv(&csv)?;
             applications.truncate(limit);
             let text = serde_json::to_string_pretty(&applications)? + "\n";
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
-            println!("wrote {} applications to {}", applications.len(), out.display());
+            println!(
+                "wrote {} applications to {}",
+                applications.len(),
+                out.display()
+            );
             Ok(())
         }
     }
 }
 
 fn init_logs(level: &str) {
-    let settings = dataorch_config::TelemetrySettings { log_level: level.to_string(), ..Default::default() };
+    let settings = dataorch_config::TelemetrySettings {
+        log_level: level.to_string(),
+        ..Default::default()
+    };
     let _ = dataorch_telemetry::init(&settings);
 }
 
-async fn dev(mut settings: Settings, port: u16, sandbox_port: u16, data_dir: PathBuf, workers: usize) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+async fn dev(
+    mut settings: Settings,
+    port: u16,
+    sandbox_port: u16,
+    data_dir: PathBuf,
+    workers: usize,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let nats = NatsServer::start(&data_dir.join("nats"))?;
     settings.nats.url = nats.url.clone();
-    settings.database.url =
-        dataorch_config::Secret::new(format!("sqlite://{}?mode=rwc", data_dir.join("dataorch.db").display()));
+    settings.database.url = dataorch_config::Secret::new(format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("dataorch.db").display()
+    ));
 
     let gateway_listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .with_context(|| format!("binding the gateway to 127.0.0.1:{port}; pass --port to choose another"))?;
+        .with_context(|| {
+            format!("binding the gateway to 127.0.0.1:{port}; pass --port to choose another")
+        })?;
     let sandbox_listener = tokio::net::TcpListener::bind(("127.0.0.1", sandbox_port))
         .await
         .with_context(|| format!("binding the sandbox to 127.0.0.1:{sandbox_port}; pass --sandbox-port to choose another"))?;
     let stack = Stack::start(settings, gateway_listener, sandbox_listener, workers).await?;
 
     let token = admin::create_api_key(&stack.db, "dev", "dev").await?;
-    let templates = admin::import_template_dir(&stack.db, "dev", &repository_root().join("templates")).await?;
+    let templates =
+        admin::import_template_dir(&stack.db, "dev", &repository_root().join("templates")).await?;
 
     println!("dataorch development stack is running");
     println!("  gateway          {}", stack.gateway_url());
     println!("  API key          {token}");
     println!("  tenant           dev");
-    println!("  templates        {}", templates.iter().map(|t| t.short_id.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "  templates        {}",
+        templates
+            .iter()
+            .map(|t| t.short_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("  sandbox          {}", stack.sandbox_url());
     println!("  nats             {}", nats.url);
     println!("  data             {}", data_dir.display());
     println!();
-    println!("  try: curl -H 'Authorization: Bearer {token}' {}/api/v2/data_orchestration/templates", stack.gateway_url());
+    println!(
+        "  try: curl -H 'Authorization: Bearer {token}' {}/api/v2/data_orchestration/templates",
+        stack.gateway_url()
+    );
     println!("Press Ctrl-C to stop.");
 
     dataorch_telemetry::shutdown_signal().await;

@@ -28,7 +28,8 @@ impl NatsServer {
     /// Starts a server on `port`, for restarts that must keep the address.
     pub fn start_on(store_dir: &Path, port: u16) -> anyhow::Result<NatsServer> {
         let binary = find_binary()?;
-        std::fs::create_dir_all(store_dir).with_context(|| format!("creating {}", store_dir.display()))?;
+        std::fs::create_dir_all(store_dir)
+            .with_context(|| format!("creating {}", store_dir.display()))?;
         let child = Command::new(&binary)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(store_dir)
@@ -36,7 +37,11 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let mut server = NatsServer { url: format!("nats://127.0.0.1:{port}"), port, child };
+        let mut server = NatsServer {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            child,
+        };
         server.wait_until_listening(Duration::from_secs(10))?;
         Ok(server)
     }
@@ -48,10 +53,16 @@ impl NatsServer {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
-                bail!("nats-server exited with {status} before listening on port {}", self.port);
+                bail!(
+                    "nats-server exited with {status} before listening on port {}",
+                    self.port
+                );
             }
             if Instant::now() >= deadline {
-                bail!("nats-server did not listen on port {} within {timeout:?}", self.port);
+                bail!(
+                    "nats-server did not listen on port {} within {timeout:?}",
+                    self.port
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -102,12 +113,18 @@ pub fn find_binary() -> anyhow::Result<PathBuf> {
         "no nats-server of version {}.{} or newer found{}; run scripts/install-tools.sh or set DATAORCH_NATS_SERVER",
         MIN_VERSION.0,
         MIN_VERSION.1,
-        if seen.is_empty() { String::new() } else { format!(" (too old: {})", seen.join(", ")) }
+        if seen.is_empty() {
+            String::new()
+        } else {
+            format!(" (too old: {})", seen.join(", "))
+        }
     )
 }
 
 fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let version = text.split_whitespace().find_map(|word| word.strip_prefix('v'))?;
+    let version = text
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix('v'))?;
     let mut parts = version.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;

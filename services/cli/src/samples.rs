@@ -92,18 +92,37 @@ struct SbaRow {
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Maria", "James", "Aisha", "Wei", "Carlos", "Priya", "John", "Fatima", "David", "Mei", "Ahmed", "Sofia",
-    "Michael", "Olga", "Kwame", "Elena", "Robert", "Yuki", "Luis", "Grace",
+    "Maria", "James", "Aisha", "Wei", "Carlos", "Priya", "John", "Fatima", "David", "Mei", "Ahmed",
+    "Sofia", "Michael", "Olga", "Kwame", "Elena", "Robert", "Yuki", "Luis", "Grace",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Garcia", "Smith", "Okafor", "Chen", "Rodriguez", "Patel", "Johnson", "Haddad", "Kim", "Nguyen", "Brown",
-    "Kowalski", "Mensah", "Rossi", "Williams", "Tanaka", "Hernandez", "Murphy", "Silva", "Cohen",
+    "Garcia",
+    "Smith",
+    "Okafor",
+    "Chen",
+    "Rodriguez",
+    "Patel",
+    "Johnson",
+    "Haddad",
+    "Kim",
+    "Nguyen",
+    "Brown",
+    "Kowalski",
+    "Mensah",
+    "Rossi",
+    "Williams",
+    "Tanaka",
+    "Hernandez",
+    "Murphy",
+    "Silva",
+    "Cohen",
 ];
 const TITLES: &[&str] = &["Owner", "President", "Managing Member", "CEO", "Partner"];
 
 /// Reads the SBA CSV and builds one application per row, in file order.
 pub fn from_csv(path: &Path) -> anyhow::Result<Vec<ApplicationData>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let mut applications = Vec::new();
     for (index, row) in reader.deserialize::<SbaRow>().enumerate() {
         let row = row.with_context(|| format!("{}: row {}", path.display(), index + 2))?;
@@ -113,7 +132,9 @@ pub fn from_csv(path: &Path) -> anyhow::Result<Vec<ApplicationData>> {
 }
 
 fn digits(hash: &[u8], offset: usize, count: usize) -> String {
-    (0..count).map(|i| char::from(b'0' + hash[(offset + i) % hash.len()] % 10)).collect()
+    (0..count)
+        .map(|i| char::from(b'0' + hash[(offset + i) % hash.len()] % 10))
+        .collect()
 }
 
 fn pick<'a>(list: &[&'a str], byte: u8) -> &'a str {
@@ -121,7 +142,10 @@ fn pick<'a>(list: &[&'a str], byte: u8) -> &'a str {
 }
 
 fn from_row(row: &SbaRow) -> ApplicationData {
-    let seed = format!("{}|{}|{}|{}", row.locationid, row.borrname, row.approvaldate, row.grossapproval);
+    let seed = format!(
+        "{}|{}|{}|{}",
+        row.locationid, row.borrname, row.approvaldate, row.grossapproval
+    );
     let hash = Sha256::digest(seed.as_bytes());
     let scenario = Scenario::from_hash(hash[0]);
 
@@ -168,21 +192,38 @@ fn from_row(row: &SbaRow) -> ApplicationData {
 
     let persona = match scenario {
         Scenario::BankInstitutionDown => "error_INSTITUTION_DOWN",
-        _ => ["user_good", "user_credit_profile_good", "user_credit_profile_excellent"][hash[21] as usize % 3],
+        _ => [
+            "user_good",
+            "user_credit_profile_good",
+            "user_credit_profile_excellent",
+        ][hash[21] as usize % 3],
     };
     let public_token = format!("public-sandbox-{persona}-{}", hex::encode(&hash[24..32]));
 
     let mut metadata = Map::new();
-    metadata.insert("source".into(), json!("SBA 7(a) FOIA loan-level data, FY2021 approvals (public domain)"));
+    metadata.insert(
+        "source".into(),
+        json!("SBA 7(a) FOIA loan-level data, FY2021 approvals (public domain)"),
+    );
     metadata.insert("sba_location_id".into(), json!(row.locationid));
     metadata.insert("sba_approval_date".into(), json!(row.approvaldate));
     metadata.insert("sba_loan_status".into(), json!(row.loanstatus));
-    metadata.insert("jobs_supported".into(), json!(row.jobssupported.parse::<i64>().ok()));
-    metadata.insert("synthetic_fields".into(), json!(["business.tin", "owners", "bank"]));
+    metadata.insert(
+        "jobs_supported".into(),
+        json!(row.jobssupported.parse::<i64>().ok()),
+    );
+    metadata.insert(
+        "synthetic_fields".into(),
+        json!(["business.tin", "owners", "bank"]),
+    );
     metadata.insert("sandbox_scenario".into(), json!(scenario.name()));
 
     ApplicationData {
-        external_id: Some(format!("sba-{}-{}", row.locationid, hex::encode(&hash[..4]))),
+        external_id: Some(format!(
+            "sba-{}-{}",
+            row.locationid,
+            hex::encode(&hash[..4])
+        )),
         business: Business {
             name: row.borrname.clone(),
             dba: None,
@@ -210,7 +251,10 @@ fn title_case(text: &str) -> String {
         .map(|word| {
             let mut chars = word.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -220,12 +264,17 @@ fn title_case(text: &str) -> String {
 
 /// Returns the scenario recorded in a sample's metadata.
 pub fn scenario_of(application: &ApplicationData) -> Option<Scenario> {
-    application.metadata.get("sandbox_scenario").and_then(Value::as_str).and_then(Scenario::parse)
+    application
+        .metadata
+        .get("sandbox_scenario")
+        .and_then(Value::as_str)
+        .and_then(Scenario::parse)
 }
 
 /// Loads samples written by `dataorch samples generate`.
 pub fn load(path: &Path) -> anyhow::Result<Vec<ApplicationData>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -244,12 +293,21 @@ mod tests {
         assert_eq!(first, second);
         assert!(first.len() > 400, "{}", first.len());
         for application in &first {
-            application.validate().unwrap_or_else(|errors| panic!("{}: {errors:?}", application.business.name));
+            application
+                .validate()
+                .unwrap_or_else(|errors| panic!("{}: {errors:?}", application.business.name));
             assert!(application.synthetic);
             for owner in &application.owners {
                 assert!(owner.ssn.starts_with("666"), "{}", owner.ssn);
             }
         }
+    }
+
+    #[test]
+    fn shipped_samples_match_generation() {
+        let shipped = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/applications.json")).unwrap();
+        let generated = from_csv(&csv_path()).unwrap();
+        assert_eq!(shipped.as_slice(), &generated[..shipped.len()], "run `dataorch samples generate`");
     }
 
     #[test]
@@ -262,10 +320,16 @@ mod tests {
             Scenario::BusinessThinFile,
             Scenario::BankInstitutionDown,
         ] {
-            let count = applications.iter().filter(|a| scenario_of(a) == Some(scenario)).count();
+            let count = applications
+                .iter()
+                .filter(|a| scenario_of(a) == Some(scenario))
+                .count();
             assert!(count > 0, "{scenario:?} never occurs");
         }
-        let large = applications.iter().filter(|a| a.loan.requested_amount >= LARGE_REQUEST_USD).count();
+        let large = applications
+            .iter()
+            .filter(|a| a.loan.requested_amount >= LARGE_REQUEST_USD)
+            .count();
         assert!(large > 0);
     }
 }

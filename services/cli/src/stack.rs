@@ -22,7 +22,10 @@ struct Service {
 impl Service {
     async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.task.await.with_context(|| format!("{} panicked", self.name))?.with_context(|| format!("{} failed", self.name))
+        self.task
+            .await
+            .with_context(|| format!("{} panicked", self.name))?
+            .with_context(|| format!("{} failed", self.name))
     }
 }
 
@@ -36,7 +39,11 @@ where
         let _ = receiver.wait_for(|stopped| *stopped).await;
     });
     let task = tokio::spawn(start(shutdown));
-    Service { name: name.into(), stop, task }
+    Service {
+        name: name.into(),
+        stop,
+        task,
+    }
 }
 
 /// A running stack.
@@ -72,15 +79,25 @@ impl Stack {
         settings.validate_worker()?;
         settings.validate_projector()?;
 
-        let broker = Broker::connect(&settings.nats).await.context("connecting to NATS")?;
-        let db = dataorch_storage::connect(&settings.database).await.context("opening the database")?;
+        let broker = Broker::connect(&settings.nats)
+            .await
+            .context("connecting to NATS")?;
+        let db = dataorch_storage::connect(&settings.database)
+            .await
+            .context("opening the database")?;
 
-        let sandbox_config = dataorch_sandbox::SandboxConfig { default_latency_ms: settings.sandbox.latency_ms };
-        let sandbox = spawn("sandbox-providers", move |shutdown| dataorch_sandbox::run(sandbox_config, sandbox_listener, shutdown));
+        let sandbox_config = dataorch_sandbox::SandboxConfig {
+            default_latency_ms: settings.sandbox.latency_ms,
+        };
+        let sandbox = spawn("sandbox-providers", move |shutdown| {
+            dataorch_sandbox::run(sandbox_config, sandbox_listener, shutdown)
+        });
 
         let projector = {
             let (settings, broker, db) = (settings.clone(), broker.clone(), db.clone());
-            spawn("projector", move |shutdown| dataorch_projector::run(settings, broker, db, shutdown))
+            spawn("projector", move |shutdown| {
+                dataorch_projector::run(settings, broker, db, shutdown)
+            })
         };
 
         let mut stack = Stack {
@@ -107,7 +124,9 @@ impl Stack {
     pub fn add_worker(&mut self) {
         let (settings, broker) = (self.settings.clone(), self.broker.clone());
         let name = format!("worker-{}", self.workers.len() + 1);
-        self.workers.push(spawn(name, move |shutdown| dataorch_worker::run(settings, broker, shutdown)));
+        self.workers.push(spawn(name, move |shutdown| {
+            dataorch_worker::run(settings, broker, shutdown)
+        }));
     }
 
     /// Stops one worker replica gracefully; returns false when none is left.
@@ -128,7 +147,9 @@ impl Stack {
 
     pub fn start_projector(&mut self) {
         let (settings, broker, db) = (self.settings.clone(), self.broker.clone(), self.db.clone());
-        self.projector = Some(spawn("projector", move |shutdown| dataorch_projector::run(settings, broker, db, shutdown)));
+        self.projector = Some(spawn("projector", move |shutdown| {
+            dataorch_projector::run(settings, broker, db, shutdown)
+        }));
     }
 
     pub fn gateway_url(&self) -> String {

@@ -25,7 +25,10 @@ pub fn hash_token(token: &str) -> String {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthenticated());
         };
@@ -43,7 +46,10 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(ApiError::database)?;
         match key {
-            Some(key) => Ok(Caller { tenant_id: key.tenant_id, key_name: key.name }),
+            Some(key) => Ok(Caller {
+                tenant_id: key.tenant_id,
+                key_name: key.name,
+            }),
             None => Err(ApiError::unauthenticated()),
         }
     }

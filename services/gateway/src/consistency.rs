@@ -18,12 +18,18 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub async fn wait_for_commands(state: &AppState, sequence: u64) -> Result<bool, ApiError> {
     let deadline = Instant::now() + state.consistency_timeout;
     loop {
-        let applied = queries::projection_offset(&state.db, COMMANDS_OFFSET).await.map_err(ApiError::database)?;
+        let applied = queries::projection_offset(&state.db, COMMANDS_OFFSET)
+            .await
+            .map_err(ApiError::database)?;
         if applied >= sequence {
             return Ok(true);
         }
         if Instant::now() >= deadline {
-            tracing::warn!(sequence, applied, "projector is behind; answering from the read model as it is");
+            tracing::warn!(
+                sequence,
+                applied,
+                "projector is behind; answering from the read model as it is"
+            );
             return Ok(false);
         }
         tokio::time::sleep(POLL_INTERVAL).await;

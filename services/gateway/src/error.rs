@@ -26,15 +26,29 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), errors: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            errors: None,
+            retry_after: None,
+        }
     }
 
     pub fn unauthenticated() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated.")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated.",
+        )
     }
 
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found."))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found."),
+        )
     }
 
     /// A 422 naming one field.
@@ -50,22 +64,45 @@ impl ApiError {
         ApiError::validation_with_code("validation_failed", errors, None)
     }
 
-    fn validation_with_code(code: &'static str, errors: FieldErrors, message: Option<String>) -> Self {
+    fn validation_with_code(
+        code: &'static str,
+        errors: FieldErrors,
+        message: Option<String>,
+    ) -> Self {
         let count: usize = errors.values().map(Vec::len).sum();
-        let first = errors.values().flatten().next().cloned().unwrap_or_else(|| "The given data was invalid.".into());
+        let first = errors
+            .values()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "The given data was invalid.".into());
         let message = message.unwrap_or_else(|| {
             if count > 1 {
-                format!("{first} (and {} more error{})", count - 1, if count > 2 { "s" } else { "" })
+                format!(
+                    "{first} (and {} more error{})",
+                    count - 1,
+                    if count > 2 { "s" } else { "" }
+                )
             } else {
                 first
             }
         });
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, message, errors: Some(errors), retry_after: None }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message,
+            errors: Some(errors),
+            retry_after: None,
+        }
     }
 
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, context, "request failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error.")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error.",
+        )
     }
 
     pub fn database(error: sea_orm::DbErr) -> Self {

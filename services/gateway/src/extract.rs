@@ -2,8 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
 use axum::http::StatusCode;
+use axum::http::header;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -21,21 +21,38 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json"
+            && !(mime.starts_with("application/") && mime.ends_with("+json"))
+        {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "The request body must be JSON; send Content-Type: application/json.",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than the gateway accepts.")
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "The request body could not be read.")
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "The request body is larger than the gateway accepts.",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_body",
+                        "The request body could not be read.",
+                    )
+                }
+            })?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -55,24 +72,39 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 }
 
 /// Reads a required string field, in the reference API's wording.
-pub fn required_string(body: &serde_json::Map<String, Value>, field: &str, errors: &mut crate::error::FieldErrors) -> Option<String> {
+pub fn required_string(
+    body: &serde_json::Map<String, Value>,
+    field: &str,
+    errors: &mut crate::error::FieldErrors,
+) -> Option<String> {
     let label = field.replace('_', " ");
     match body.get(field) {
         None | Some(Value::Null) => {
-            errors.entry(field.to_string()).or_default().push(format!("The {label} field is required."));
+            errors
+                .entry(field.to_string())
+                .or_default()
+                .push(format!("The {label} field is required."));
             None
         }
         Some(Value::String(text)) if text.trim().is_empty() => {
-            errors.entry(field.to_string()).or_default().push(format!("The {label} field is required."));
+            errors
+                .entry(field.to_string())
+                .or_default()
+                .push(format!("The {label} field is required."));
             None
         }
         Some(Value::String(text)) if text.len() > 200 => {
-            errors.entry(field.to_string()).or_default().push(format!("The {label} field must not be greater than 200 characters."));
+            errors.entry(field.to_string()).or_default().push(format!(
+                "The {label} field must not be greater than 200 characters."
+            ));
             None
         }
         Some(Value::String(text)) => Some(text.clone()),
         Some(_) => {
-            errors.entry(field.to_string()).or_default().push(format!("The {label} field must be a string."));
+            errors
+                .entry(field.to_string())
+                .or_default()
+                .push(format!("The {label} field must be a string."));
             None
         }
     }

@@ -43,11 +43,26 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
     let api = Router::new()
         .route("/applications", post(routes::applications::create))
         .route("/applications/{id}", get(routes::applications::show))
-        .route("/applications/{application_id}/data_orch", get(routes::logs::list))
-        .route("/applications/{application_id}/data_orch/{log_id}", get(routes::logs::show))
-        .route("/data_orchestration/templates", get(routes::templates::list))
-        .route("/data_orchestration/execute", post(routes::orchestration::execute))
-        .route("/data_orchestration/{log_id}/continue_pass", put(routes::orchestration::continue_pass));
+        .route(
+            "/applications/{application_id}/data_orch",
+            get(routes::logs::list),
+        )
+        .route(
+            "/applications/{application_id}/data_orch/{log_id}",
+            get(routes::logs::show),
+        )
+        .route(
+            "/data_orchestration/templates",
+            get(routes::templates::list),
+        )
+        .route(
+            "/data_orchestration/execute",
+            post(routes::orchestration::execute),
+        )
+        .route(
+            "/data_orchestration/{log_id}/continue_pass",
+            put(routes::orchestration::continue_pass),
+        );
 
     Router::new()
         .nest("/api/v2", api)
@@ -66,11 +81,19 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
 }
 
 async fn fallback() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "No route matches this path.")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "No route matches this path.",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed on this path.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This method is not allowed on this path.",
+    )
 }
 
 /// Re-renders errors as RFC 9457 problem documents for clients that accept them.
@@ -84,7 +107,11 @@ async fn problem_details(request: Request, next: Next) -> Response {
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .any(|value| value.contains("application/problem+json"));
-            if wants_problem { error.clone().render(&headers) } else { response }
+            if wants_problem {
+                error.clone().render(&headers)
+            } else {
+                response
+            }
         }
         None => response,
     }
@@ -106,7 +133,9 @@ pub async fn run(
     let app = router(&settings, state);
     let address = listener.local_addr()?;
     tracing::info!(%address, "gateway listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -4,12 +4,21 @@
 async fn main() -> anyhow::Result<()> {
     let settings = dataorch_telemetry::load_settings_from_args()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(format!("{e:#}")));
-    settings.validate_gateway().unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(e));
+    settings
+        .validate_gateway()
+        .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(e));
     dataorch_telemetry::init(&settings.telemetry)?;
 
     let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;
     let db = dataorch_storage::connect(&settings.database).await?;
     let listener = tokio::net::TcpListener::bind(&settings.gateway.listen).await?;
 
-    dataorch_gateway::run(settings, broker, db, listener, dataorch_telemetry::shutdown_signal()).await
+    dataorch_gateway::run(
+        settings,
+        broker,
+        db,
+        listener,
+        dataorch_telemetry::shutdown_signal(),
+    )
+    .await
 }

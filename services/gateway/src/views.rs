@@ -30,7 +30,11 @@ pub fn log(row: &logs::Model) -> Value {
 }
 
 /// Adds `steps` and `overrides` to a log object.
-pub fn with_steps(mut log: Value, steps: &[log_steps::Model], overrides: &[log_overrides::Model]) -> Value {
+pub fn with_steps(
+    mut log: Value,
+    steps: &[log_steps::Model],
+    overrides: &[log_overrides::Model],
+) -> Value {
     let steps: Vec<Value> = steps
         .iter()
         .map(|step| {
@@ -82,7 +86,10 @@ pub fn template(row: &templates::Model, include_steps: bool) -> Value {
     });
     if include_steps {
         let definition: Value = serde_json::from_str(&row.definition).unwrap_or(Value::Null);
-        value["steps"] = definition.get("steps").cloned().unwrap_or_else(|| json!([]));
+        value["steps"] = definition
+            .get("steps")
+            .cloned()
+            .unwrap_or_else(|| json!([]));
     }
     value
 }

@@ -15,7 +15,10 @@ use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
 /// Writes the pending rows of the execute commands in `messages` (sequence, payload) and
 /// advances the commands offset, in one transaction. Continue commands only advance the
 /// offset: their effect reaches the read model through the run's events.
-pub async fn apply_command_batch(db: &DatabaseConnection, messages: &[(u64, Bytes)]) -> Result<(), DbErr> {
+pub async fn apply_command_batch(
+    db: &DatabaseConnection,
+    messages: &[(u64, Bytes)],
+) -> Result<(), DbErr> {
     let Some(last_sequence) = messages.last().map(|(sequence, _)| *sequence) else {
         return Ok(());
     };
@@ -43,7 +46,9 @@ pub async fn apply_command_batch(db: &DatabaseConnection, messages: &[(u64, Byte
             }
             // NOTE: an undecodable command cannot become a row; it is skipped and logged so
             // that one bad message cannot stop the projection.
-            Err(error) => tracing::error!(stream.sequence = sequence, error = %error, "skipping undecodable command"),
+            Err(error) => {
+                tracing::error!(stream.sequence = sequence, error = %error, "skipping undecodable command")
+            }
         }
     }
 
@@ -62,7 +67,10 @@ pub async fn apply_command_batch(db: &DatabaseConnection, messages: &[(u64, Byte
 /// Writes the newest run snapshot per run in `messages` and advances the events offset, in
 /// one transaction. A row changes only when the event is newer than what it reflects, so
 /// replayed and late events change nothing.
-pub async fn apply_event_batch(db: &DatabaseConnection, messages: &[(u64, Bytes)]) -> Result<(), DbErr> {
+pub async fn apply_event_batch(
+    db: &DatabaseConnection,
+    messages: &[(u64, Bytes)],
+) -> Result<(), DbErr> {
     let Some(last_sequence) = messages.last().map(|(sequence, _)| *sequence) else {
         return Ok(());
     };
@@ -71,12 +79,16 @@ pub async fn apply_event_batch(db: &DatabaseConnection, messages: &[(u64, Bytes)
     for (sequence, payload) in messages {
         match decode_event(payload) {
             Ok(event) => {
-                let keep = newest.get(&event.log_id).is_none_or(|(seen, _)| sequence > seen);
+                let keep = newest
+                    .get(&event.log_id)
+                    .is_none_or(|(seen, _)| sequence > seen);
                 if keep {
                     newest.insert(event.log_id, (*sequence, event));
                 }
             }
-            Err(error) => tracing::error!(stream.sequence = sequence, error = %error, "skipping undecodable event"),
+            Err(error) => {
+                tracing::error!(stream.sequence = sequence, error = %error, "skipping undecodable event")
+            }
         }
     }
 
@@ -136,20 +148,25 @@ pub async fn apply_event_batch(db: &DatabaseConnection, messages: &[(u64, Bytes)
     // Chunks keep each statement under SQLite's limit of bound parameters.
     for chunk in chunks(log_rows, 500) {
         logs::Entity::insert_many(chunk)
-            .on_conflict(newer_wins(vec![logs::Column::Id], "logs", "last_event_seq", &[
-                logs::Column::TenantId,
-                logs::Column::ApplicationId,
-                logs::Column::TemplateId,
-                logs::Column::TemplateVersion,
-                logs::Column::Status,
-                logs::Column::Outcome,
-                logs::Column::InternalError,
-                logs::Column::CreatedAt,
-                logs::Column::StartedAt,
-                logs::Column::FinishedAt,
-                logs::Column::HaltedStep,
-                logs::Column::LastEventSeq,
-            ]))
+            .on_conflict(newer_wins(
+                vec![logs::Column::Id],
+                "logs",
+                "last_event_seq",
+                &[
+                    logs::Column::TenantId,
+                    logs::Column::ApplicationId,
+                    logs::Column::TemplateId,
+                    logs::Column::TemplateVersion,
+                    logs::Column::Status,
+                    logs::Column::Outcome,
+                    logs::Column::InternalError,
+                    logs::Column::CreatedAt,
+                    logs::Column::StartedAt,
+                    logs::Column::FinishedAt,
+                    logs::Column::HaltedStep,
+                    logs::Column::LastEventSeq,
+                ],
+            ))
             .try_insert()
             .exec(&transaction)
             .await?;
@@ -182,7 +199,10 @@ pub async fn apply_event_batch(db: &DatabaseConnection, messages: &[(u64, Bytes)
     for chunk in chunks(override_rows, 500) {
         log_overrides::Entity::insert_many(chunk)
             .on_conflict(newer_wins(
-                vec![log_overrides::Column::LogId, log_overrides::Column::Position],
+                vec![
+                    log_overrides::Column::LogId,
+                    log_overrides::Column::Position,
+                ],
                 "log_overrides",
                 "event_seq",
                 &[
@@ -215,8 +235,15 @@ where
         .to_owned()
 }
 
-async fn save_offset(transaction: &impl sea_orm::ConnectionTrait, stream: &str, sequence: u64) -> Result<(), DbErr> {
-    let row = projection_offsets::ActiveModel { stream: Set(stream.to_string()), sequence: Set(sequence as i64) };
+async fn save_offset(
+    transaction: &impl sea_orm::ConnectionTrait,
+    stream: &str,
+    sequence: u64,
+) -> Result<(), DbErr> {
+    let row = projection_offsets::ActiveModel {
+        stream: Set(stream.to_string()),
+        sequence: Set(sequence as i64),
+    };
     projection_offsets::Entity::insert(row)
         .on_conflict(newer_wins(
             vec![projection_offsets::Column::Stream],

@@ -36,14 +36,22 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let batch_size = settings.projector.batch_size;
 
-    let commands = tokio::spawn(project_stream(broker.clone(), db.clone(), false, batch_size, stop_rx.clone()));
+    let commands = tokio::spawn(project_stream(
+        broker.clone(),
+        db.clone(),
+        false,
+        batch_size,
+        stop_rx.clone(),
+    ));
     let events = tokio::spawn(project_stream(broker, db, true, batch_size, stop_rx));
     tracing::info!(batch_size, "projector started");
 
     shutdown.await;
     tracing::info!("projector stopping after the current batch");
     let _ = stop_tx.send(true);
-    commands.await.context("commands projection task panicked")?;
+    commands
+        .await
+        .context("commands projection task panicked")?;
     events.await.context("events projection task panicked")?;
     tracing::info!("projector stopped");
     Ok(())
@@ -56,7 +64,11 @@ async fn project_stream(
     batch_size: usize,
     mut stop: watch::Receiver<bool>,
 ) {
-    let stream_name = if events { EVENTS_OFFSET } else { COMMANDS_OFFSET };
+    let stream_name = if events {
+        EVENTS_OFFSET
+    } else {
+        COMMANDS_OFFSET
+    };
     loop {
         if *stop.borrow() {
             return;
@@ -82,12 +94,25 @@ async fn project_once(
     batch_size: usize,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let stream_name = if events { EVENTS_OFFSET } else { COMMANDS_OFFSET };
-    let offset = queries::projection_offset(db, stream_name).await.context("reading projection offset")?;
+    let stream_name = if events {
+        EVENTS_OFFSET
+    } else {
+        COMMANDS_OFFSET
+    };
+    let offset = queries::projection_offset(db, stream_name)
+        .await
+        .context("reading projection offset")?;
     let consumer = broker.ordered_consumer(events, offset + 1).await?;
-    let messages = consumer.messages().await.context("opening ordered consumer")?;
+    let messages = consumer
+        .messages()
+        .await
+        .context("opening ordered consumer")?;
     let mut batches = messages.ready_chunks(batch_size);
-    tracing::debug!(stream = stream_name, from_sequence = offset + 1, "projecting");
+    tracing::debug!(
+        stream = stream_name,
+        from_sequence = offset + 1,
+        "projecting"
+    );
 
     loop {
         let batch = tokio::select! {
@@ -100,7 +125,10 @@ async fn project_once(
         let mut messages = Vec::with_capacity(batch.len());
         for message in batch {
             let message = message.context("reading from the stream")?;
-            let sequence = message.info().map_err(|e| anyhow::anyhow!("message without metadata: {e}"))?.stream_sequence;
+            let sequence = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("message without metadata: {e}"))?
+                .stream_sequence;
             messages.push((sequence, message.payload.clone()));
         }
         if events {
@@ -113,7 +141,11 @@ async fn project_once(
 
 /// Waits until the read model reflects both streams up to their last sequence at the time
 /// of the call, or `timeout` passes. Returns whether it caught up.
-pub async fn wait_until_caught_up(broker: &Broker, db: &DatabaseConnection, timeout: Duration) -> anyhow::Result<bool> {
+pub async fn wait_until_caught_up(
+    broker: &Broker,
+    db: &DatabaseConnection,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
     let (commands, events) = broker.last_sequences().await?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

@@ -4,7 +4,9 @@
 async fn main() -> anyhow::Result<()> {
     let settings = dataorch_telemetry::load_settings_from_args()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(format!("{e:#}")));
-    settings.validate_projector().unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(e));
+    settings
+        .validate_projector()
+        .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(e));
     dataorch_telemetry::init(&settings.telemetry)?;
 
     let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;

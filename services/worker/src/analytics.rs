@@ -24,13 +24,24 @@ pub fn cash_flow(current_balance: f64, transactions: &[Value]) -> Value {
         else {
             continue;
         };
-        let amount = transaction.get("amount").and_then(Value::as_f64).unwrap_or(0.0);
+        let amount = transaction
+            .get("amount")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
         *net_outflow_by_day.entry(date).or_default() += amount;
 
-        let primary = transaction.pointer("/personal_finance_category/primary").and_then(Value::as_str).unwrap_or("");
-        let detailed = transaction.pointer("/personal_finance_category/detailed").and_then(Value::as_str).unwrap_or("");
+        let primary = transaction
+            .pointer("/personal_finance_category/primary")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let detailed = transaction
+            .pointer("/personal_finance_category/detailed")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if amount < 0.0 && primary != "TRANSFER_IN" && primary != "LOAN_PAYMENTS" {
-            *revenue_by_month.entry(date.format("%Y-%m").to_string()).or_default() += -amount;
+            *revenue_by_month
+                .entry(date.format("%Y-%m").to_string())
+                .or_default() += -amount;
         }
         match detailed {
             "BANK_FEES_INSUFFICIENT_FUNDS" => nsf_count += 1,
@@ -74,15 +85,19 @@ pub fn cash_flow(current_balance: f64, transactions: &[Value]) -> Value {
         entry.0 += balance;
         entry.1 += 1;
     }
-    let average_by_month: BTreeMap<String, f64> =
-        by_month.into_iter().map(|(month, (sum, count))| (month, round_cents(sum / f64::from(count)))).collect();
+    let average_by_month: BTreeMap<String, f64> = by_month
+        .into_iter()
+        .map(|(month, (sum, count))| (month, round_cents(sum / f64::from(count))))
+        .collect();
     let average_monthly_revenue = if revenue_by_month.is_empty() {
         0.0
     } else {
         revenue_by_month.values().sum::<f64>() / revenue_by_month.len() as f64
     };
-    let revenue_by_month: BTreeMap<String, f64> =
-        revenue_by_month.into_iter().map(|(month, sum)| (month, round_cents(sum))).collect();
+    let revenue_by_month: BTreeMap<String, f64> = revenue_by_month
+        .into_iter()
+        .map(|(month, sum)| (month, round_cents(sum)))
+        .collect();
 
     json!({
         "days_covered": balances.len(),
@@ -104,7 +119,11 @@ mod tests {
     use super::*;
 
     fn transaction(date: &str, amount: f64, detailed: &str) -> Value {
-        let primary = if detailed.starts_with("BANK_FEES") { "BANK_FEES" } else { "INCOME" };
+        let primary = if detailed.starts_with("BANK_FEES") {
+            "BANK_FEES"
+        } else {
+            "INCOME"
+        };
         json!({"date": date, "amount": amount,
                "personal_finance_category": {"primary": primary, "detailed": detailed}})
     }

@@ -27,12 +27,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let worker = &settings.worker;
     let ack_wait = Duration::from_secs(worker.ack_wait_secs);
-    let max_ack_pending = (worker.max_concurrent_runs as i64).saturating_mul(4).max(1_000);
+    let max_ack_pending = (worker.max_concurrent_runs as i64)
+        .saturating_mul(4)
+        .max(1_000);
     let consumer = broker
         .worker_consumer(ack_wait, worker.max_deliver, max_ack_pending)
         .await
         .context("binding the worker consumer")?;
-    let providers = Arc::new(ProviderClient::new(&settings.providers, worker.max_response_bytes)?);
+    let providers = Arc::new(ProviderClient::new(
+        &settings.providers,
+        worker.max_response_bytes,
+    )?);
     let permits = Arc::new(Semaphore::new(worker.max_concurrent_runs));
     let mut messages = consumer
         .stream()
@@ -40,7 +45,11 @@ pub async fn run(
         .messages()
         .await
         .context("opening the worker message stream")?;
-    tracing::info!(max_concurrent_runs = worker.max_concurrent_runs, ack_wait_secs = worker.ack_wait_secs, "worker started");
+    tracing::info!(
+        max_concurrent_runs = worker.max_concurrent_runs,
+        ack_wait_secs = worker.ack_wait_secs,
+        "worker started"
+    );
 
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -74,10 +83,19 @@ pub async fn run(
 
     drop(messages);
     let in_flight = tasks.len();
-    tracing::info!(in_flight, "worker stopping: no new commands, waiting for runs in flight");
-    let drained = tokio::time::timeout(ack_wait, async { while tasks.join_next().await.is_some() {} }).await;
+    tracing::info!(
+        in_flight,
+        "worker stopping: no new commands, waiting for runs in flight"
+    );
+    let drained = tokio::time::timeout(ack_wait, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        tracing::warn!(still_running = tasks.len(), "runs still active at shutdown are left for redelivery");
+        tracing::warn!(
+            still_running = tasks.len(),
+            "runs still active at shutdown are left for redelivery"
+        );
         tasks.shutdown().await;
     }
     tracing::info!("worker stopped");
@@ -123,7 +141,10 @@ async fn handle(
     match result {
         Ok(outcome) => {
             if let RunOutcome::Yielded = outcome {
-                tracing::info!(log.id = log_id, "another worker holds the run; leaving the command to it");
+                tracing::info!(
+                    log.id = log_id,
+                    "another worker holds the run; leaving the command to it"
+                );
                 return;
             }
             if let Err(error) = acker.double_ack().await {

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use dataorch_contracts::commands::{Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext};
+use dataorch_contracts::commands::{
+    Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext,
+};
 use dataorch_contracts::events::{EventKind, RunEvent};
 use dataorch_contracts::state::RunState;
 use dataorch_contracts::status::{RunStatus, StepStatus};
@@ -39,9 +41,16 @@ impl Cursor<'_> {
     async fn append(&mut self, event: EventKind) -> Result<(), MessagingError> {
         let name = event.name();
         let next = RunEvent::next(&self.state, event, now_micros(), self.trace_context.clone())
-            .map_err(|error| MessagingError::Invalid(format!("event {name} does not apply: {error}")))?;
+            .map_err(|error| {
+                MessagingError::Invalid(format!("event {name} does not apply: {error}"))
+            })?;
         let sequence = self.broker.append_event(&next, self.sequence).await?;
-        tracing::debug!(log.id = self.state.log_id, event.name = name, stream.sequence = sequence, "event appended");
+        tracing::debug!(
+            log.id = self.state.log_id,
+            event.name = name,
+            stream.sequence = sequence,
+            "event appended"
+        );
         self.state = next.state;
         self.sequence = sequence;
         Ok(())
@@ -57,7 +66,7 @@ pub async fn drive(
     delivered: i64,
 ) -> Result<RunOutcome, MessagingError> {
     let (execute, continue_command, trace_context) = match envelope.command {
-        Command::Execute(command) => (command, None, envelope.trace_context),
+        Command::Execute(command) => (*command, None, envelope.trace_context),
         Command::Continue(command) => {
             let (execute, trace_context) = broker.execute_command(command.log_id).await?;
             (execute, Some(command), trace_context)
@@ -69,9 +78,21 @@ pub async fn drive(
         Some(stored) => (stored.event.state, stored.sequence),
         None => (RunState::accepted(log_id, &execute), 0),
     };
-    let mut cursor = Cursor { broker, state, sequence, trace_context };
+    let mut cursor = Cursor {
+        broker,
+        state,
+        sequence,
+        trace_context,
+    };
 
-    let result = advance(&mut cursor, providers, &execute, continue_command.as_ref(), delivered).await;
+    let result = advance(
+        &mut cursor,
+        providers,
+        &execute,
+        continue_command.as_ref(),
+        delivered,
+    )
+    .await;
     match result {
         Err(MessagingError::Conflict { .. }) => Ok(RunOutcome::Yielded),
         other => other,
@@ -109,9 +130,15 @@ async fn advance(
                 tracing::info!(log.id = log_id, template.id = %execute.template.id, application.id = %execute.application_id, tenant.id = %execute.tenant_id, "run started");
             }
             RunStatus::Running => {
-                tracing::info!(log.id = log_id, delivered, "resuming a run another worker left");
+                tracing::info!(
+                    log.id = log_id,
+                    delivered,
+                    "resuming a run another worker left"
+                );
             }
-            RunStatus::Halted | RunStatus::Completed | RunStatus::Error => return Ok(RunOutcome::Done),
+            RunStatus::Halted | RunStatus::Completed | RunStatus::Error => {
+                return Ok(RunOutcome::Done);
+            }
         },
     }
 
@@ -134,12 +161,22 @@ async fn schedule(
     loop {
         // A completed step whose outcome halts or stops the run takes effect once no step is
         // in flight, so parallel steps record their results first.
-        if let Some((step, action)) = first_blocking_step(&cursor.state, template.steps.as_slice()) {
+        if let Some((step, action)) = first_blocking_step(&cursor.state, template.steps.as_slice())
+        {
             if in_flight.is_empty() {
-                let outcome = cursor.state.step(&step.key).and_then(|s| s.outcome).unwrap_or(dataorch_contracts::status::Outcome::Fail);
+                let outcome = cursor
+                    .state
+                    .step(&step.key)
+                    .and_then(|s| s.outcome)
+                    .unwrap_or(dataorch_contracts::status::Outcome::Fail);
                 match action {
                     OutcomeAction::Halt => {
-                        cursor.append(EventKind::RunHalted { step: step.key.clone(), outcome }).await?;
+                        cursor
+                            .append(EventKind::RunHalted {
+                                step: step.key.clone(),
+                                outcome,
+                            })
+                            .await?;
                         tracing::info!(log.id = log_id, step.key = %step.key, outcome = outcome.as_str(), "run halted");
                     }
                     _ => {
@@ -151,8 +188,18 @@ async fn schedule(
             }
         } else {
             for step in ready_steps(&cursor.state, template.steps.as_slice(), &running) {
-                let attempt = cursor.state.step(&step.key).map(|s| s.attempts).unwrap_or(0) + 1;
-                cursor.append(EventKind::StepStarted { step: step.key.clone(), attempt }).await?;
+                let attempt = cursor
+                    .state
+                    .step(&step.key)
+                    .map(|s| s.attempts)
+                    .unwrap_or(0)
+                    + 1;
+                cursor
+                    .append(EventKind::StepStarted {
+                        step: step.key.clone(),
+                        attempt,
+                    })
+                    .await?;
                 let input = StepInput {
                     log_id,
                     step: step.clone(),
@@ -177,20 +224,44 @@ async fn schedule(
             return Ok(());
         }
 
-        let Some(joined) = in_flight.join_next().await else { continue };
-        let (key, result) = joined.map_err(|error| MessagingError::Other(format!("step task failed: {error}")))?;
+        let Some(joined) = in_flight.join_next().await else {
+            continue;
+        };
+        let (key, result) =
+            joined.map_err(|error| MessagingError::Other(format!("step task failed: {error}")))?;
         running.remove(&key);
         match result {
-            StepResult::Finished { outcome, reason, attempts, output } => {
+            StepResult::Finished {
+                outcome,
+                reason,
+                attempts,
+                output,
+            } => {
                 tracing::info!(log.id = log_id, step.key = %key, outcome = outcome.as_str(), reason = %reason, attempts, "step finished");
-                cursor.append(EventKind::StepFinished { step: key, outcome, reason, attempts, output }).await?;
+                cursor
+                    .append(EventKind::StepFinished {
+                        step: key,
+                        outcome,
+                        reason,
+                        attempts,
+                        output,
+                    })
+                    .await?;
             }
             StepResult::Failed { attempts, error } => {
                 tracing::warn!(log.id = log_id, step.key = %key, attempts, error = %error, "step failed; ending the run");
                 in_flight.abort_all();
                 let message = format!("step {key} failed after {attempts} attempt(s): {error}");
-                cursor.append(EventKind::StepFailed { step: key, attempts, error }).await?;
-                cursor.append(EventKind::RunErrored { error: message }).await?;
+                cursor
+                    .append(EventKind::StepFailed {
+                        step: key,
+                        attempts,
+                        error,
+                    })
+                    .await?;
+                cursor
+                    .append(EventKind::RunErrored { error: message })
+                    .await?;
                 return Ok(());
             }
         }
@@ -199,7 +270,10 @@ async fn schedule(
 
 /// Returns the first completed, not overridden step (in template order) whose outcome
 /// halts or stops the run.
-fn first_blocking_step<'t>(state: &RunState, steps: &'t [Step]) -> Option<(&'t Step, OutcomeAction)> {
+fn first_blocking_step<'t>(
+    state: &RunState,
+    steps: &'t [Step],
+) -> Option<(&'t Step, OutcomeAction)> {
     steps.iter().find_map(|step| {
         let step_state = state.step(&step.key)?;
         if step_state.status != StepStatus::Completed || step_state.overridden {
@@ -212,7 +286,11 @@ fn first_blocking_step<'t>(state: &RunState, steps: &'t [Step]) -> Option<(&'t S
 
 /// Steps not yet completed and not running here whose needs have all completed. A step a
 /// dead worker left `running` counts as not started, so it runs again.
-fn ready_steps<'t>(state: &RunState, steps: &'t [Step], running: &HashSet<String>) -> Vec<&'t Step> {
+fn ready_steps<'t>(
+    state: &RunState,
+    steps: &'t [Step],
+    running: &HashSet<String>,
+) -> Vec<&'t Step> {
     steps
         .iter()
         .filter(|step| !running.contains(&step.key))
@@ -222,7 +300,11 @@ fn ready_steps<'t>(state: &RunState, steps: &'t [Step], running: &HashSet<String
                 .is_some_and(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running))
         })
         .filter(|step| {
-            step.needs.iter().all(|need| state.step(need).is_some_and(|s| s.status == StepStatus::Completed))
+            step.needs.iter().all(|need| {
+                state
+                    .step(need)
+                    .is_some_and(|s| s.status == StepStatus::Completed)
+            })
         })
         .collect()
 }

@@ -27,8 +27,16 @@ pub struct StepInput {
 
 #[derive(Debug)]
 pub enum StepResult {
-    Finished { outcome: Outcome, reason: String, attempts: u32, output: Value },
-    Failed { attempts: u32, error: String },
+    Finished {
+        outcome: Outcome,
+        reason: String,
+        attempts: u32,
+        output: Value,
+    },
+    Failed {
+        attempts: u32,
+        error: String,
+    },
 }
 
 pub async fn execute_step(providers: &ProviderClient, input: StepInput) -> StepResult {
@@ -36,8 +44,14 @@ pub async fn execute_step(providers: &ProviderClient, input: StepInput) -> StepR
         StepKind::Provider { provider, headers } => {
             call_with_retries(providers, &input, *provider, headers).await
         }
-        StepKind::Rule { rules: list, default } => {
-            let rule_input = RuleInput { application: &input.masked_application, steps: &input.outputs };
+        StepKind::Rule {
+            rules: list,
+            default,
+        } => {
+            let rule_input = RuleInput {
+                application: &input.masked_application,
+                steps: &input.outputs,
+            };
             match rules::decide(list, default, &rule_input) {
                 Ok(decision) => StepResult::Finished {
                     outcome: decision.outcome,
@@ -45,14 +59,20 @@ pub async fn execute_step(providers: &ProviderClient, input: StepInput) -> StepR
                     attempts: input.first_attempt,
                     output: json!({ "matched": decision.matched }),
                 },
-                Err(error) => StepResult::Failed { attempts: input.first_attempt, error },
+                Err(error) => StepResult::Failed {
+                    attempts: input.first_attempt,
+                    error,
+                },
             }
         }
         StepKind::Review { when, reason } => {
             let required = match when {
                 None => Ok(true),
                 Some(expression) => {
-                    let rule_input = RuleInput { application: &input.masked_application, steps: &input.outputs };
+                    let rule_input = RuleInput {
+                        application: &input.masked_application,
+                        steps: &input.outputs,
+                    };
                     rules::evaluate_condition(expression, &rule_input)
                 }
             };
@@ -69,7 +89,10 @@ pub async fn execute_step(providers: &ProviderClient, input: StepInput) -> StepR
                     attempts: input.first_attempt,
                     output: json!({ "review_required": false }),
                 },
-                Err(error) => StepResult::Failed { attempts: input.first_attempt, error },
+                Err(error) => StepResult::Failed {
+                    attempts: input.first_attempt,
+                    error,
+                },
             }
         }
     }
@@ -86,10 +109,19 @@ async fn call_with_retries(
     let max_attempts = step.retry.max_attempts.max(input.first_attempt);
     let mut attempt = input.first_attempt;
     loop {
-        let call = providers.call(provider, input.log_id, &step.key, &input.application, headers);
+        let call = providers.call(
+            provider,
+            input.log_id,
+            &step.key,
+            &input.application,
+            headers,
+        );
         let result = match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
-            Err(_) => Err(ProviderError::retryable(format!("timed out after {} ms", step.timeout_ms))),
+            Err(_) => Err(ProviderError::retryable(format!(
+                "timed out after {} ms",
+                step.timeout_ms
+            ))),
         };
         match result {
             Ok(output) => {
@@ -121,7 +153,11 @@ async fn call_with_retries(
 fn backoff(policy: &RetryPolicy, next_attempt: u32) -> Duration {
     let base = policy.base_backoff_ms(next_attempt) as f64;
     let spread = base * policy.jitter;
-    let millis = if spread > 0.0 { base + rand::rng().random_range(-spread..=spread) } else { base };
+    let millis = if spread > 0.0 {
+        base + rand::rng().random_range(-spread..=spread)
+    } else {
+        base
+    };
     Duration::from_millis(millis.max(0.0) as u64)
 }
 
@@ -131,7 +167,12 @@ mod tests {
 
     #[test]
     fn backoff_stays_within_jitter() {
-        let policy = RetryPolicy { max_attempts: 5, initial_backoff_ms: 100, max_backoff_ms: 1_000, jitter: 0.5 };
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1_000,
+            jitter: 0.5,
+        };
         for _ in 0..100 {
             let delay = backoff(&policy, 3).as_millis();
             assert!((100..=300).contains(&delay), "{delay}");
@@ -140,7 +181,12 @@ mod tests {
 
     #[test]
     fn backoff_without_jitter_is_exact() {
-        let policy = RetryPolicy { max_attempts: 5, initial_backoff_ms: 100, max_backoff_ms: 1_000, jitter: 0.0 };
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1_000,
+            jitter: 0.0,
+        };
         assert_eq!(backoff(&policy, 2), Duration::from_millis(100));
         assert_eq!(backoff(&policy, 5), Duration::from_millis(800));
     }

@@ -168,7 +168,10 @@ pub struct SandboxSettings {
 
 impl Default for SandboxSettings {
     fn default() -> Self {
-        SandboxSettings { listen: "127.0.0.1:8090".into(), latency_ms: 0 }
+        SandboxSettings {
+            listen: "127.0.0.1:8090".into(),
+            latency_ms: 0,
+        }
     }
 }
 
@@ -197,18 +200,12 @@ impl Default for ProviderSettings {
 }
 
 /// Where a provider kind is reached and with which credential.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConnection {
     pub base_url: String,
     /// Sent as `Authorization: Bearer <api_key>` when not empty.
     pub api_key: Secret,
-}
-
-impl Default for ProviderConnection {
-    fn default() -> Self {
-        ProviderConnection { base_url: String::new(), api_key: Secret::default() }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,7 +226,10 @@ pub struct TelemetrySettings {
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        TelemetrySettings { log_format: LogFormat::Text, log_level: "info".into() }
+        TelemetrySettings {
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
     }
 }
 
@@ -243,7 +243,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, message: message.into() }
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
 }
 
 impl Settings {
@@ -274,13 +277,22 @@ impl Settings {
     /// Checks the keys every service reads; services check their own sections on top.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.nats.url.starts_with("nats://") || self.nats.url.starts_with("tls://")) {
-            return Err(invalid("nats.url", format!("`{}` must start with nats:// or tls://", self.nats.url)));
+            return Err(invalid(
+                "nats.url",
+                format!("`{}` must start with nats:// or tls://", self.nats.url),
+            ));
         }
         if !valid_name(&self.nats.stream_prefix) {
-            return Err(invalid("nats.stream_prefix", "use letters, digits, `_` and `-` only"));
+            return Err(invalid(
+                "nats.stream_prefix",
+                "use letters, digits, `_` and `-` only",
+            ));
         }
         if !valid_name(&self.nats.subject_prefix) {
-            return Err(invalid("nats.subject_prefix", "use letters, digits, `_` and `-` only"));
+            return Err(invalid(
+                "nats.subject_prefix",
+                "use letters, digits, `_` and `-` only",
+            ));
         }
         if !(1..=5).contains(&self.nats.replicas) {
             return Err(invalid("nats.replicas", "must be between 1 and 5"));
@@ -289,11 +301,20 @@ impl Settings {
             return Err(invalid("nats.request_timeout_ms", "must be greater than 0"));
         }
         let url = self.database.url.expose();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(invalid("database.url", "must start with sqlite:, postgres:// or postgresql://"));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if self.database.max_connections == 0 {
-            return Err(invalid("database.max_connections", "must be greater than 0"));
+            return Err(invalid(
+                "database.max_connections",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -305,7 +326,10 @@ impl Settings {
             return Err(invalid("gateway.body_limit_bytes", "must be at least 1024"));
         }
         if self.gateway.request_timeout_ms == 0 {
-            return Err(invalid("gateway.request_timeout_ms", "must be greater than 0"));
+            return Err(invalid(
+                "gateway.request_timeout_ms",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -313,23 +337,38 @@ impl Settings {
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
         self.validate()?;
         if self.worker.max_concurrent_runs == 0 {
-            return Err(invalid("worker.max_concurrent_runs", "must be greater than 0"));
+            return Err(invalid(
+                "worker.max_concurrent_runs",
+                "must be greater than 0",
+            ));
         }
         if self.worker.ack_wait_secs < 3 {
-            return Err(invalid("worker.ack_wait_secs", "must be at least 3 seconds"));
+            return Err(invalid(
+                "worker.ack_wait_secs",
+                "must be at least 3 seconds",
+            ));
         }
         if self.worker.max_deliver < 1 {
             return Err(invalid("worker.max_deliver", "must be at least 1"));
         }
         for (key, connection) in [
             ("providers.kyb.base_url", &self.providers.kyb),
-            ("providers.business_credit.base_url", &self.providers.business_credit),
-            ("providers.consumer_credit.base_url", &self.providers.consumer_credit),
+            (
+                "providers.business_credit.base_url",
+                &self.providers.business_credit,
+            ),
+            (
+                "providers.consumer_credit.base_url",
+                &self.providers.consumer_credit,
+            ),
             ("providers.bank_data.base_url", &self.providers.bank_data),
         ] {
             let url = &connection.base_url;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(key, format!("`{url}` must start with http:// or https://")));
+                return Err(invalid(
+                    key,
+                    format!("`{url}` must start with http:// or https://"),
+                ));
             }
         }
         Ok(())
@@ -338,7 +377,10 @@ impl Settings {
     pub fn validate_projector(&self) -> Result<(), ConfigError> {
         self.validate()?;
         if self.projector.batch_size == 0 || self.projector.batch_size > 10_000 {
-            return Err(invalid("projector.batch_size", "must be between 1 and 10000"));
+            return Err(invalid(
+                "projector.batch_size",
+                "must be between 1 and 10000",
+            ));
         }
         Ok(())
     }
@@ -350,13 +392,19 @@ impl Settings {
 
 /// Parses a `host:port` listen address, naming `key` when it is invalid.
 pub fn parse_listen(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .map_err(|_| invalid(key, format!("`{value}` is not an IP address and port such as 127.0.0.1:8080")))
+    value.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("`{value}` is not an IP address and port such as 127.0.0.1:8080"),
+        )
+    })
 }
 
 fn valid_name(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -366,8 +414,10 @@ mod tests {
     use super::*;
 
     fn with_env(pairs: &[(&str, &str)]) -> Environment {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Environment::default().source(Some(map))
     }
 
@@ -400,9 +450,11 @@ mod tests {
 
     #[test]
     fn single_underscore_prefix_is_not_read() {
-        let settings =
-            Settings::load_from(None, with_env(&[("DATAORCH_GATEWAY__LISTEN", "0.0.0.0:9000")]))
-                .unwrap();
+        let settings = Settings::load_from(
+            None,
+            with_env(&[("DATAORCH_GATEWAY__LISTEN", "0.0.0.0:9000")]),
+        )
+        .unwrap();
         assert_eq!(settings.gateway.listen, "127.0.0.1:8080");
     }
 

@@ -108,7 +108,11 @@ fn require_text(errors: &mut FieldErrors, field: &str, value: &str, max_len: usi
     if value.trim().is_empty() {
         push(errors, field, format!("The {field} field is required."));
     } else if value.chars().count() > max_len {
-        push(errors, field, format!("The {field} field must not be longer than {max_len} characters."));
+        push(
+            errors,
+            field,
+            format!("The {field} field must not be longer than {max_len} characters."),
+        );
     }
 }
 
@@ -121,12 +125,23 @@ fn validate_address(errors: &mut FieldErrors, prefix: &str, address: &Address) {
     require_text(errors, &format!("{prefix}.city"), &address.city, 100);
     let state = &address.state;
     if !(state.len() == 2 && state.bytes().all(|b| b.is_ascii_uppercase())) {
-        push(errors, format!("{prefix}.state"), format!("The {prefix}.state field must be a two-letter upper-case state code."));
+        push(
+            errors,
+            format!("{prefix}.state"),
+            format!("The {prefix}.state field must be a two-letter upper-case state code."),
+        );
     }
     let zip = &address.postal_code;
-    let zip_ok = digits(zip, 5) || (zip.len() == 10 && digits(&zip[..5], 5) && &zip[5..6] == "-" && digits(&zip[6..], 4));
+    let zip_ok = digits(zip, 5)
+        || (zip.len() == 10 && digits(&zip[..5], 5) && &zip[5..6] == "-" && digits(&zip[6..], 4));
     if !zip_ok {
-        push(errors, format!("{prefix}.postal_code"), format!("The {prefix}.postal_code field must be a ZIP code such as 70816 or 70816-1234."));
+        push(
+            errors,
+            format!("{prefix}.postal_code"),
+            format!(
+                "The {prefix}.postal_code field must be a ZIP code such as 70816 or 70816-1234."
+            ),
+        );
     }
 }
 
@@ -141,27 +156,57 @@ impl ApplicationData {
 
         require_text(&mut errors, "business.name", &self.business.name, 200);
         if !digits(&self.business.tin, 9) {
-            push(&mut errors, "business.tin", "The business.tin field must be nine digits without dashes.");
+            push(
+                &mut errors,
+                "business.tin",
+                "The business.tin field must be nine digits without dashes.",
+            );
         }
         validate_address(&mut errors, "business.address", &self.business.address);
 
         if self.owners.len() > 10 {
-            push(&mut errors, "owners", "The owners field must not have more than 10 items.");
+            push(
+                &mut errors,
+                "owners",
+                "The owners field must not have more than 10 items.",
+            );
         }
         for (index, owner) in self.owners.iter().enumerate() {
             let prefix = format!("owners.{index}");
-            require_text(&mut errors, &format!("{prefix}.first_name"), &owner.first_name, 100);
-            require_text(&mut errors, &format!("{prefix}.last_name"), &owner.last_name, 100);
+            require_text(
+                &mut errors,
+                &format!("{prefix}.first_name"),
+                &owner.first_name,
+                100,
+            );
+            require_text(
+                &mut errors,
+                &format!("{prefix}.last_name"),
+                &owner.last_name,
+                100,
+            );
             if !digits(&owner.ssn, 9) {
-                push(&mut errors, format!("{prefix}.ssn"), format!("The {prefix}.ssn field must be nine digits without dashes."));
+                push(
+                    &mut errors,
+                    format!("{prefix}.ssn"),
+                    format!("The {prefix}.ssn field must be nine digits without dashes."),
+                );
             }
             if !valid_date(&owner.date_of_birth) {
-                push(&mut errors, format!("{prefix}.date_of_birth"), format!("The {prefix}.date_of_birth field must be a date in YYYY-MM-DD form."));
+                push(
+                    &mut errors,
+                    format!("{prefix}.date_of_birth"),
+                    format!("The {prefix}.date_of_birth field must be a date in YYYY-MM-DD form."),
+                );
             }
             if let Some(percent) = owner.ownership_percent
                 && !(0.0..=100.0).contains(&percent)
             {
-                push(&mut errors, format!("{prefix}.ownership_percent"), format!("The {prefix}.ownership_percent field must be between 0 and 100."));
+                push(
+                    &mut errors,
+                    format!("{prefix}.ownership_percent"),
+                    format!("The {prefix}.ownership_percent field must be between 0 and 100."),
+                );
             }
             if let Some(address) = &owner.address {
                 validate_address(&mut errors, &format!("{prefix}.address"), address);
@@ -170,10 +215,18 @@ impl ApplicationData {
 
         let amount = self.loan.requested_amount;
         if !(amount.is_finite() && amount > 0.0 && amount <= MAX_REQUESTED_AMOUNT) {
-            push(&mut errors, "loan.requested_amount", "The loan.requested_amount field must be a positive amount in US dollars, at most 1000000000.");
+            push(
+                &mut errors,
+                "loan.requested_amount",
+                "The loan.requested_amount field must be a positive amount in US dollars, at most 1000000000.",
+            );
         }
         if self.loan.term_months == 0 || self.loan.term_months > 600 {
-            push(&mut errors, "loan.term_months", "The loan.term_months field must be between 1 and 600.");
+            push(
+                &mut errors,
+                "loan.term_months",
+                "The loan.term_months field must be between 1 and 600.",
+            );
         }
         if let Some(bank) = &self.bank {
             require_text(&mut errors, "bank.public_token", &bank.public_token, 500);
@@ -182,7 +235,11 @@ impl ApplicationData {
             require_text(&mut errors, "external_id", external_id, 200);
         }
 
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Returns the application as JSON with personal fields masked: SSNs keep their last four
@@ -250,8 +307,14 @@ mod tests {
                 date_of_birth: "1980-05-17".into(),
                 address: None,
             }],
-            loan: Loan { requested_amount: 250_000.0, term_months: 120, purpose: None },
-            bank: Some(BankLink { public_token: "public-sandbox-user_good-abcd".into() }),
+            loan: Loan {
+                requested_amount: 250_000.0,
+                term_months: 120,
+                purpose: None,
+            },
+            bank: Some(BankLink {
+                public_token: "public-sandbox-user_good-abcd".into(),
+            }),
             synthetic: true,
             metadata: Map::new(),
         }

@@ -27,14 +27,18 @@ pub struct CommandEnvelope {
 
 impl CommandEnvelope {
     pub fn new(command: Command, trace_context: TraceContext) -> Self {
-        CommandEnvelope { schema_version: SCHEMA_VERSION, trace_context, command }
+        CommandEnvelope {
+            schema_version: SCHEMA_VERSION,
+            trace_context,
+            command,
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
-    Execute(ExecuteCommand),
+    Execute(Box<ExecuteCommand>),
     Continue(ContinueCommand),
 }
 

@@ -147,7 +147,10 @@ steps:
         let start = RunState::accepted(7, &command());
         let events = [
             EventKind::RunStarted,
-            EventKind::StepStarted { step: "a".into(), attempt: 1 },
+            EventKind::StepStarted {
+                step: "a".into(),
+                attempt: 1,
+            },
             EventKind::StepFinished {
                 step: "a".into(),
                 outcome: Outcome::Review,
@@ -155,9 +158,19 @@ steps:
                 attempts: 1,
                 output: json!({}),
             },
-            EventKind::RunHalted { step: "a".into(), outcome: Outcome::Review },
-            EventKind::RunContinued { step: "a".into(), actor: "ops".into(), comment: None },
-            EventKind::StepStarted { step: "b".into(), attempt: 1 },
+            EventKind::RunHalted {
+                step: "a".into(),
+                outcome: Outcome::Review,
+            },
+            EventKind::RunContinued {
+                step: "a".into(),
+                actor: "ops".into(),
+                comment: None,
+            },
+            EventKind::StepStarted {
+                step: "b".into(),
+                attempt: 1,
+            },
             EventKind::StepFinished {
                 step: "b".into(),
                 outcome: Outcome::Pass,
@@ -182,8 +195,20 @@ steps:
     fn continue_of_other_step_is_rejected() {
         let mut state = RunState::accepted(7, &command());
         state.apply(&EventKind::RunStarted, at(2)).unwrap();
-        state.apply(&EventKind::RunHalted { step: "b".into(), outcome: Outcome::Fail }, at(3)).unwrap();
-        let continued = EventKind::RunContinued { step: "a".into(), actor: "ops".into(), comment: None };
+        state
+            .apply(
+                &EventKind::RunHalted {
+                    step: "b".into(),
+                    outcome: Outcome::Fail,
+                },
+                at(3),
+            )
+            .unwrap();
+        let continued = EventKind::RunContinued {
+            step: "a".into(),
+            actor: "ops".into(),
+            comment: None,
+        };
         assert!(state.apply(&continued, at(4)).is_err());
         assert_eq!(state.status, RunStatus::Halted);
     }
@@ -191,7 +216,14 @@ steps:
     #[test]
     fn terminal_run_takes_no_events() {
         let mut state = RunState::accepted(7, &command());
-        state.apply(&EventKind::RunErrored { error: "boom".into() }, at(2)).unwrap();
+        state
+            .apply(
+                &EventKind::RunErrored {
+                    error: "boom".into(),
+                },
+                at(2),
+            )
+            .unwrap();
         assert!(state.apply(&EventKind::RunStarted, at(3)).is_err());
         assert_eq!(state.status, RunStatus::Error);
     }

@@ -87,13 +87,20 @@ fn type_name(value: &CelValue) -> &'static str {
 
 /// Evaluates every rule in order. The decision is the most severe matched outcome with the
 /// reason of the first rule that yielded it, or `default` when none matched.
-pub fn decide(rules: &[Rule], default: &RuleDefault, input: &RuleInput<'_>) -> Result<RuleDecision, String> {
+pub fn decide(
+    rules: &[Rule],
+    default: &RuleDefault,
+    input: &RuleInput<'_>,
+) -> Result<RuleDecision, String> {
     let context = input.context()?;
     let mut matched = Vec::new();
     for rule in rules {
         let program = compile(&rule.when)?;
         if run(&program, &rule.when, &context)? {
-            matched.push(MatchedRule { outcome: rule.outcome, reason: rule.reason.clone() });
+            matched.push(MatchedRule {
+                outcome: rule.outcome,
+                reason: rule.reason.clone(),
+            });
         }
     }
 
@@ -105,9 +112,17 @@ pub fn decide(rules: &[Rule], default: &RuleDefault, input: &RuleInput<'_>) -> R
                 .find(|m| m.outcome == outcome)
                 .map(|m| m.reason.clone())
                 .unwrap_or_default();
-            RuleDecision { outcome, reason, matched }
+            RuleDecision {
+                outcome,
+                reason,
+                matched,
+            }
         }
-        None => RuleDecision { outcome: default.outcome, reason: default.reason.clone(), matched },
+        None => RuleDecision {
+            outcome: default.outcome,
+            reason: default.reason.clone(),
+            matched,
+        },
     };
     Ok(decision)
 }
@@ -119,20 +134,34 @@ mod tests {
     use super::*;
 
     fn rule(when: &str, outcome: Outcome, reason: &str) -> Rule {
-        Rule { when: when.to_string(), outcome, reason: reason.to_string() }
+        Rule {
+            when: when.to_string(),
+            outcome,
+            reason: reason.to_string(),
+        }
     }
 
     fn default_pass() -> RuleDefault {
-        RuleDefault { outcome: Outcome::Pass, reason: "OK".to_string() }
+        RuleDefault {
+            outcome: Outcome::Pass,
+            reason: "OK".to_string(),
+        }
     }
 
     #[test]
     fn worst_matched_outcome_wins() {
         let application = json!({"loan": {"requested_amount": 2_000_000.0}});
         let steps = json!({"credit": {"score": 40}});
-        let input = RuleInput { application: &application, steps: &steps };
+        let input = RuleInput {
+            application: &application,
+            steps: &steps,
+        };
         let rules = vec![
-            rule("application.loan.requested_amount > 1000000.0", Outcome::Review, "LARGE"),
+            rule(
+                "application.loan.requested_amount > 1000000.0",
+                Outcome::Review,
+                "LARGE",
+            ),
             rule("steps.credit.score < 50", Outcome::Fail, "LOW_SCORE"),
         ];
         let decision = decide(&rules, &default_pass(), &input).unwrap();
@@ -145,7 +174,10 @@ mod tests {
     fn default_applies_when_nothing_matches() {
         let application = json!({});
         let steps = json!({"credit": {"score": 80}});
-        let input = RuleInput { application: &application, steps: &steps };
+        let input = RuleInput {
+            application: &application,
+            steps: &steps,
+        };
         let rules = vec![rule("steps.credit.score < 50", Outcome::Fail, "LOW_SCORE")];
         let decision = decide(&rules, &default_pass(), &input).unwrap();
         assert_eq!(decision.outcome, Outcome::Pass);
@@ -156,7 +188,10 @@ mod tests {
     fn non_boolean_result_is_error() {
         let application = json!({});
         let steps = json!({"credit": {"score": 80}});
-        let input = RuleInput { application: &application, steps: &steps };
+        let input = RuleInput {
+            application: &application,
+            steps: &steps,
+        };
         let error = evaluate_condition("steps.credit.score", &input).unwrap_err();
         assert!(error.contains("instead of a boolean"), "{error}");
     }
@@ -165,7 +200,10 @@ mod tests {
     fn missing_field_is_error() {
         let application = json!({});
         let steps = json!({});
-        let input = RuleInput { application: &application, steps: &steps };
+        let input = RuleInput {
+            application: &application,
+            steps: &steps,
+        };
         assert!(evaluate_condition("steps.credit.score > 1", &input).is_err());
     }
 }

@@ -152,7 +152,13 @@ impl RunState {
                 state.started_at.get_or_insert(at);
                 state.error = None;
             }
-            EventKind::StepFinished { step, outcome, reason, attempts, output } => {
+            EventKind::StepFinished {
+                step,
+                outcome,
+                reason,
+                attempts,
+                output,
+            } => {
                 let state = self.step_mut(step)?;
                 state.status = StepStatus::Completed;
                 state.outcome = Some(*outcome);
@@ -162,7 +168,11 @@ impl RunState {
                 state.output = Some(output.clone());
                 state.error = None;
             }
-            EventKind::StepFailed { step, attempts, error } => {
+            EventKind::StepFailed {
+                step,
+                attempts,
+                error,
+            } => {
                 let state = self.step_mut(step)?;
                 state.status = StepStatus::Failed;
                 state.attempts = *attempts;
@@ -175,9 +185,15 @@ impl RunState {
                 self.outcome = Some(*outcome);
                 self.halted_step = Some(step.clone());
             }
-            EventKind::RunContinued { step, actor, comment } => {
+            EventKind::RunContinued {
+                step,
+                actor,
+                comment,
+            } => {
                 if self.status != RunStatus::Halted || self.halted_step.as_deref() != Some(step) {
-                    return Err(ApplyError(format!("the run is not halted at step `{step}`")));
+                    return Err(ApplyError(format!(
+                        "the run is not halted at step `{step}`"
+                    )));
                 }
                 self.step_mut(step)?.overridden = true;
                 self.overrides.push(Override {

@@ -156,7 +156,10 @@ pub struct RuleDefault {
 
 impl RuleDefault {
     fn pass() -> Self {
-        RuleDefault { outcome: Outcome::Pass, reason: "RULES_PASSED".to_string() }
+        RuleDefault {
+            outcome: Outcome::Pass,
+            reason: "RULES_PASSED".to_string(),
+        }
     }
 }
 
@@ -174,7 +177,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 3, initial_backoff_ms: 200, max_backoff_ms: 5_000, jitter: 0.2 }
+        RetryPolicy {
+            max_attempts: 3,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 5_000,
+            jitter: 0.2,
+        }
     }
 }
 
@@ -183,7 +191,9 @@ impl RetryPolicy {
     /// jitter: `initial * 2^(next_attempt - 2)`, capped at `max_backoff_ms`.
     pub fn base_backoff_ms(&self, next_attempt: u32) -> u64 {
         let exponent = next_attempt.saturating_sub(2).min(20);
-        self.initial_backoff_ms.saturating_mul(1 << exponent).min(self.max_backoff_ms)
+        self.initial_backoff_ms
+            .saturating_mul(1 << exponent)
+            .min(self.max_backoff_ms)
     }
 }
 
@@ -238,7 +248,10 @@ pub struct TemplateError {
 
 impl TemplateError {
     fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        TemplateError { path: path.into(), message: message.into() }
+        TemplateError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -287,7 +300,10 @@ impl Template {
             return Err(TemplateError::new("version", "must be 1 or greater"));
         }
         if self.steps.is_empty() {
-            return Err(TemplateError::new("steps", "a template needs at least one step"));
+            return Err(TemplateError::new(
+                "steps",
+                "a template needs at least one step",
+            ));
         }
 
         let mut positions = HashMap::new();
@@ -346,8 +362,10 @@ impl Template {
                 match marks[next] {
                     Mark::Grey => {
                         let start = trail.iter().position(|&i| i == next).unwrap_or(0);
-                        let mut names: Vec<&str> =
-                            trail[start..].iter().map(|&i| template.steps[i].key.as_str()).collect();
+                        let mut names: Vec<&str> = trail[start..]
+                            .iter()
+                            .map(|&i| template.steps[i].key.as_str())
+                            .collect();
                         names.push(template.steps[next].key.as_str());
                         return Err(TemplateError::new(
                             format!("steps[{index}].needs"),
@@ -382,7 +400,10 @@ fn check_step_keys(value: &Value) -> Result<(), TemplateError> {
     };
     for (index, step) in steps.iter().enumerate() {
         let Some(object) = step.as_object() else {
-            return Err(TemplateError::new(format!("steps[{index}]"), "must be a mapping"));
+            return Err(TemplateError::new(
+                format!("steps[{index}]"),
+                "must be a mapping",
+            ));
         };
         let Some(step_type) = object.get("type").and_then(Value::as_str) else {
             return Err(TemplateError::new(
@@ -411,7 +432,10 @@ fn check_step_keys(value: &Value) -> Result<(), TemplateError> {
 fn validate_step(step: &Step, path: &str) -> Result<(), TemplateError> {
     let valid_key = !step.key.is_empty()
         && step.key.len() <= 64
-        && step.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && step
+            .key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && step.key.starts_with(|c: char| c.is_ascii_lowercase());
     if !valid_key {
         return Err(TemplateError::new(
@@ -431,10 +455,16 @@ fn validate_step(step: &Step, path: &str) -> Result<(), TemplateError> {
     }
     let retry = &step.retry;
     if retry.max_attempts == 0 || retry.max_attempts > 20 {
-        return Err(TemplateError::new(format!("{path}.retry.max_attempts"), "must be between 1 and 20"));
+        return Err(TemplateError::new(
+            format!("{path}.retry.max_attempts"),
+            "must be between 1 and 20",
+        ));
     }
     if !(0.0..=1.0).contains(&retry.jitter) {
-        return Err(TemplateError::new(format!("{path}.retry.jitter"), "must be between 0 and 1"));
+        return Err(TemplateError::new(
+            format!("{path}.retry.jitter"),
+            "must be between 0 and 1",
+        ));
     }
     if retry.max_backoff_ms < retry.initial_backoff_ms {
         return Err(TemplateError::new(
@@ -447,7 +477,9 @@ fn validate_step(step: &Step, path: &str) -> Result<(), TemplateError> {
         StepKind::Provider { headers, .. } => {
             for name in headers.keys() {
                 let valid = !name.is_empty()
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                 if !valid {
                     return Err(TemplateError::new(
                         format!("{path}.headers.{name}"),
@@ -458,7 +490,10 @@ fn validate_step(step: &Step, path: &str) -> Result<(), TemplateError> {
         }
         StepKind::Rule { rules, default } => {
             if rules.is_empty() {
-                return Err(TemplateError::new(format!("{path}.rules"), "a rule step needs at least one rule"));
+                return Err(TemplateError::new(
+                    format!("{path}.rules"),
+                    "a rule step needs at least one rule",
+                ));
             }
             for (index, rule) in rules.iter().enumerate() {
                 rules::compile(&rule.when).map_err(|message| {
@@ -482,13 +517,17 @@ fn validate_step(step: &Step, path: &str) -> Result<(), TemplateError> {
 fn check_reason(reason: &str, path: &str) -> Result<(), TemplateError> {
     let valid = !reason.is_empty()
         && reason.len() <= 64
-        && reason.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        && reason
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     if valid {
         Ok(())
     } else {
         Err(TemplateError::new(
             path,
-            format!("`{reason}` is not a valid reason code; use upper-case letters, digits and underscores"),
+            format!(
+                "`{reason}` is not a valid reason code; use upper-case letters, digits and underscores"
+            ),
         ))
     }
 }
@@ -533,7 +572,10 @@ steps:
 
     #[test]
     fn unknown_step_field_is_rejected() {
-        let source = VALID.replace("    provider: kyb\n", "    provider: kyb\n    colour: red\n");
+        let source = VALID.replace(
+            "    provider: kyb\n",
+            "    provider: kyb\n    colour: red\n",
+        );
         let error = Template::from_yaml(&source).unwrap_err();
         assert_eq!(error.path, "steps[0].colour");
     }
@@ -547,7 +589,10 @@ steps:
 
     #[test]
     fn cycle_is_rejected() {
-        let source = VALID.replace("    provider: kyb\n", "    provider: kyb\n    needs: [check]\n");
+        let source = VALID.replace(
+            "    provider: kyb\n",
+            "    provider: kyb\n    needs: [check]\n",
+        );
         let error = Template::from_yaml(&source).unwrap_err();
         assert!(error.message.contains("cycle"), "{error}");
     }
@@ -568,7 +613,12 @@ steps:
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let retry = RetryPolicy { max_attempts: 5, initial_backoff_ms: 100, max_backoff_ms: 300, jitter: 0.0 };
+        let retry = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 300,
+            jitter: 0.0,
+        };
         assert_eq!(retry.base_backoff_ms(2), 100);
         assert_eq!(retry.base_backoff_ms(3), 200);
         assert_eq!(retry.base_backoff_ms(4), 300);

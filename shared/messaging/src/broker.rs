@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{PullConsumer, pull};
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
+use async_nats::jetstream::consumer::{PullConsumer, pull};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{
@@ -111,7 +111,13 @@ impl Broker {
         )
         .await?;
 
-        Ok(Broker { client, jetstream, names, commands, events })
+        Ok(Broker {
+            client,
+            jetstream,
+            names,
+            commands,
+            events,
+        })
     }
 
     /// Publishes a command and waits until JetStream has stored it. Returns the stream
@@ -125,31 +131,46 @@ impl Broker {
             Command::Execute(_) => self.names.execute_subject(),
             Command::Continue(_) => self.names.continue_subject(),
         };
-        let payload = serde_json::to_vec(envelope).map_err(|e| MessagingError::Invalid(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(envelope).map_err(|e| MessagingError::Invalid(e.to_string()))?;
         let mut message = PublishMessage::build()
             .payload(Bytes::from(payload))
             .headers(trace_headers(&envelope.trace_context));
         if let Some(id) = message_id {
             message = message.message_id(id);
         }
-        let ack_future = self.jetstream.send_publish(subject, message).await.map_err(publish_error)?;
+        let ack_future = self
+            .jetstream
+            .send_publish(subject, message)
+            .await
+            .map_err(publish_error)?;
         let ack = ack_future.await.map_err(publish_error)?;
         Ok((ack.sequence, ack.duplicate))
     }
 
     /// Reads the execute command whose sequence is `log_id`.
-    pub async fn execute_command(&self, log_id: i64) -> Result<(ExecuteCommand, TraceContext), MessagingError> {
-        let sequence = u64::try_from(log_id).map_err(|_| MessagingError::NotFound(format!("log {log_id}")))?;
-        let message = self.commands.get_raw_message(sequence).await.map_err(|error| {
-            use async_nats::jetstream::stream::RawMessageErrorKind;
-            match error.kind() {
-                RawMessageErrorKind::NoMessageFound => MessagingError::NotFound(format!("log {log_id}")),
-                _ => unavailable(error),
-            }
-        })?;
+    pub async fn execute_command(
+        &self,
+        log_id: i64,
+    ) -> Result<(ExecuteCommand, TraceContext), MessagingError> {
+        let sequence =
+            u64::try_from(log_id).map_err(|_| MessagingError::NotFound(format!("log {log_id}")))?;
+        let message = self
+            .commands
+            .get_raw_message(sequence)
+            .await
+            .map_err(|error| {
+                use async_nats::jetstream::stream::RawMessageErrorKind;
+                match error.kind() {
+                    RawMessageErrorKind::NoMessageFound => {
+                        MessagingError::NotFound(format!("log {log_id}"))
+                    }
+                    _ => unavailable(error),
+                }
+            })?;
         let envelope = decode_command(&message.payload)?;
         match envelope.command {
-            Command::Execute(command) => Ok((command, envelope.trace_context)),
+            Command::Execute(command) => Ok((*command, envelope.trace_context)),
             Command::Continue(_) => Err(MessagingError::NotFound(format!("log {log_id}"))),
         }
     }
@@ -160,7 +181,10 @@ impl Broker {
         match self.events.direct_get_last_for_subject(subject).await {
             Ok(message) => {
                 let event = decode_event(&message.payload)?;
-                Ok(Some(StoredEvent { sequence: message.sequence, event }))
+                Ok(Some(StoredEvent {
+                    sequence: message.sequence,
+                    event,
+                }))
             }
             Err(error) if matches!(error.kind(), DirectGetErrorKind::NotFound) => Ok(None),
             Err(error) => Err(unavailable(error)),
@@ -170,9 +194,14 @@ impl Broker {
     /// Appends an event to its run's subject if the subject's last sequence is still
     /// `expected_last` (0 for a run without events). Returns the new event's sequence, or
     /// [`MessagingError::Conflict`] when another writer appended first.
-    pub async fn append_event(&self, event: &RunEvent, expected_last: u64) -> Result<u64, MessagingError> {
+    pub async fn append_event(
+        &self,
+        event: &RunEvent,
+        expected_last: u64,
+    ) -> Result<u64, MessagingError> {
         let subject = self.names.event_subject(event.log_id);
-        let payload = serde_json::to_vec(event).map_err(|e| MessagingError::Invalid(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(event).map_err(|e| MessagingError::Invalid(e.to_string()))?;
         let message = PublishMessage::build()
             .payload(Bytes::from(payload))
             .headers(trace_headers(&event.trace_context))
@@ -185,7 +214,9 @@ impl Broker {
         match result {
             Ok(ack) => Ok(ack.sequence),
             Err(error) if matches!(error.kind(), PublishErrorKind::WrongLastSequence) => {
-                Err(MessagingError::Conflict { log_id: event.log_id })
+                Err(MessagingError::Conflict {
+                    log_id: event.log_id,
+                })
             }
             Err(error) => Err(publish_error(error)),
         }
@@ -227,7 +258,8 @@ impl Broker {
         &self,
         events: bool,
         start_sequence: u64,
-    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::OrderedConfig>, MessagingError> {
+    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::OrderedConfig>, MessagingError>
+    {
         let (stream, filter) = if events {
             (&self.events, self.names.events_filter())
         } else {
@@ -238,7 +270,11 @@ impl Broker {
         } else {
             DeliverPolicy::ByStartSequence { start_sequence }
         };
-        let config = pull::OrderedConfig { filter_subject: filter, deliver_policy, ..pull::OrderedConfig::default() };
+        let config = pull::OrderedConfig {
+            filter_subject: filter,
+            deliver_policy,
+            ..pull::OrderedConfig::default()
+        };
         stream.create_consumer(config).await.map_err(unavailable)
     }
 
@@ -251,14 +287,20 @@ impl Broker {
     }
 }
 
-async fn ensure_stream(jetstream: &Context, config: StreamConfig) -> Result<Stream, MessagingError> {
+async fn ensure_stream(
+    jetstream: &Context,
+    config: StreamConfig,
+) -> Result<Stream, MessagingError> {
     let name = config.name.clone();
     match jetstream.get_stream(&name).await {
         Ok(_) => {
             jetstream.update_stream(config).await.map_err(unavailable)?;
             jetstream.get_stream(&name).await.map_err(unavailable)
         }
-        Err(_) => jetstream.get_or_create_stream(config).await.map_err(unavailable),
+        Err(_) => jetstream
+            .get_or_create_stream(config)
+            .await
+            .map_err(unavailable),
     }
 }
 
@@ -272,9 +314,9 @@ async fn upsert_consumer(
 
 fn publish_error(error: async_nats::jetstream::context::PublishError) -> MessagingError {
     match error.kind() {
-        PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe | PublishErrorKind::StreamNotFound => {
-            unavailable(error)
-        }
+        PublishErrorKind::TimedOut
+        | PublishErrorKind::BrokenPipe
+        | PublishErrorKind::StreamNotFound => unavailable(error),
         _ => MessagingError::Other(error.to_string()),
     }
 }
@@ -289,8 +331,8 @@ fn trace_headers(trace_context: &TraceContext) -> HeaderMap {
 
 /// Decodes a command body, rejecting schema versions newer than this build understands.
 pub fn decode_command(payload: &[u8]) -> Result<CommandEnvelope, MessagingError> {
-    let envelope: CommandEnvelope =
-        serde_json::from_slice(payload).map_err(|e| MessagingError::Invalid(format!("command: {e}")))?;
+    let envelope: CommandEnvelope = serde_json::from_slice(payload)
+        .map_err(|e| MessagingError::Invalid(format!("command: {e}")))?;
     if envelope.schema_version > SCHEMA_VERSION {
         return Err(MessagingError::Invalid(format!(
             "command schema version {} is newer than {SCHEMA_VERSION}",
@@ -302,8 +344,8 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandEnvelope, MessagingError>
 
 /// Decodes an event body, rejecting schema versions newer than this build understands.
 pub fn decode_event(payload: &[u8]) -> Result<RunEvent, MessagingError> {
-    let event: RunEvent =
-        serde_json::from_slice(payload).map_err(|e| MessagingError::Invalid(format!("event: {e}")))?;
+    let event: RunEvent = serde_json::from_slice(payload)
+        .map_err(|e| MessagingError::Invalid(format!("event: {e}")))?;
     if event.schema_version > SCHEMA_VERSION {
         return Err(MessagingError::Invalid(format!(
             "event schema version {} is newer than {SCHEMA_VERSION}",

@@ -5,8 +5,8 @@
 //! writer, the projector. The gateway writes only the admin tables (`tenants`, `api_keys`,
 //! `applications`, `templates`).
 
-pub mod entities;
 mod connect;
+pub mod entities;
 pub mod queries;
 
 pub use connect::{connect, migrate};

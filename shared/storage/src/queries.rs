@@ -27,10 +27,23 @@ pub async fn active_key_by_hash(
 }
 
 /// Creates the tenant if it does not exist yet.
-pub async fn ensure_tenant(db: &impl ConnectionTrait, id: &str, name: &str, at: DateTime<Utc>) -> Result<(), DbErr> {
-    let model = tenants::ActiveModel { id: Set(id.to_string()), name: Set(name.to_string()), created_at: Set(at) };
+pub async fn ensure_tenant(
+    db: &impl ConnectionTrait,
+    id: &str,
+    name: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let model = tenants::ActiveModel {
+        id: Set(id.to_string()),
+        name: Set(name.to_string()),
+        created_at: Set(at),
+    };
     tenants::Entity::insert(model)
-        .on_conflict(OnConflict::column(tenants::Column::Id).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(tenants::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
         .try_insert()
         .exec(db)
         .await
@@ -38,11 +51,20 @@ pub async fn ensure_tenant(db: &impl ConnectionTrait, id: &str, name: &str, at: 
 }
 
 pub async fn insert_api_key(db: &impl ConnectionTrait, key: api_keys::Model) -> Result<(), DbErr> {
-    api_keys::Entity::insert(api_keys::ActiveModel::from(key)).exec(db).await.map(|_| ())
+    api_keys::Entity::insert(api_keys::ActiveModel::from(key))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
-pub async fn insert_application(db: &impl ConnectionTrait, application: applications::Model) -> Result<(), DbErr> {
-    applications::Entity::insert(applications::ActiveModel::from(application)).exec(db).await.map(|_| ())
+pub async fn insert_application(
+    db: &impl ConnectionTrait,
+    application: applications::Model,
+) -> Result<(), DbErr> {
+    applications::Entity::insert(applications::ActiveModel::from(application))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 pub async fn application(
@@ -66,9 +88,13 @@ pub async fn save_template(
     status: TemplateStatus,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let existing = templates::Entity::find_by_id((tenant_id.to_string(), template.id.clone(), template.version))
-        .one(db)
-        .await?;
+    let existing = templates::Entity::find_by_id((
+        tenant_id.to_string(),
+        template.id.clone(),
+        template.version,
+    ))
+    .one(db)
+    .await?;
     let definition = serde_json::to_string(template).map_err(|e| DbErr::Custom(e.to_string()))?;
     if let Some(existing) = existing {
         if existing.status != TemplateStatus::Draft.code() {
@@ -82,9 +108,13 @@ pub async fn save_template(
                 template.version + 1
             )));
         }
-        templates::Entity::delete_by_id((tenant_id.to_string(), template.id.clone(), template.version))
-            .exec(db)
-            .await?;
+        templates::Entity::delete_by_id((
+            tenant_id.to_string(),
+            template.id.clone(),
+            template.version,
+        ))
+        .exec(db)
+        .await?;
     }
     let model = templates::ActiveModel {
         tenant_id: Set(tenant_id.to_string()),
@@ -105,7 +135,10 @@ pub async fn save_template(
 }
 
 /// Returns the newest published version of each template of the tenant, ordered by name.
-pub async fn published_templates(db: &impl ConnectionTrait, tenant_id: &str) -> Result<Vec<templates::Model>, DbErr> {
+pub async fn published_templates(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<Vec<templates::Model>, DbErr> {
     let rows = templates::Entity::find()
         .filter(templates::Column::TenantId.eq(tenant_id))
         .filter(templates::Column::Status.eq(TemplateStatus::Published.code()))
@@ -147,7 +180,11 @@ pub async fn published_template(
         .await
 }
 
-pub async fn log(db: &impl ConnectionTrait, tenant_id: &str, log_id: i64) -> Result<Option<logs::Model>, DbErr> {
+pub async fn log(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    log_id: i64,
+) -> Result<Option<logs::Model>, DbErr> {
     logs::Entity::find_by_id(log_id)
         .filter(logs::Column::TenantId.eq(tenant_id))
         .one(db)
@@ -168,10 +205,17 @@ pub async fn logs_for_application(
     if let Some(before) = before {
         query = query.filter(logs::Column::Id.lt(before));
     }
-    query.order_by_desc(logs::Column::Id).limit(limit).all(db).await
+    query
+        .order_by_desc(logs::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
-pub async fn log_steps(db: &impl ConnectionTrait, log_id: i64) -> Result<Vec<log_steps::Model>, DbErr> {
+pub async fn log_steps(
+    db: &impl ConnectionTrait,
+    log_id: i64,
+) -> Result<Vec<log_steps::Model>, DbErr> {
     log_steps::Entity::find()
         .filter(log_steps::Column::LogId.eq(log_id))
         .order_by_asc(log_steps::Column::Position)
@@ -179,7 +223,10 @@ pub async fn log_steps(db: &impl ConnectionTrait, log_id: i64) -> Result<Vec<log
         .await
 }
 
-pub async fn log_overrides(db: &impl ConnectionTrait, log_id: i64) -> Result<Vec<log_overrides::Model>, DbErr> {
+pub async fn log_overrides(
+    db: &impl ConnectionTrait,
+    log_id: i64,
+) -> Result<Vec<log_overrides::Model>, DbErr> {
     log_overrides::Entity::find()
         .filter(log_overrides::Column::LogId.eq(log_id))
         .order_by_asc(log_overrides::Column::Position)
@@ -189,6 +236,10 @@ pub async fn log_overrides(db: &impl ConnectionTrait, log_id: i64) -> Result<Vec
 
 /// Returns the last sequence the projector applied from `stream`, or 0.
 pub async fn projection_offset(db: &impl ConnectionTrait, stream: &str) -> Result<u64, DbErr> {
-    let row = projection_offsets::Entity::find_by_id(stream.to_string()).one(db).await?;
-    Ok(row.map(|row| u64::try_from(row.sequence).unwrap_or(0)).unwrap_or(0))
+    let row = projection_offsets::Entity::find_by_id(stream.to_string())
+        .one(db)
+        .await?;
+    Ok(row
+        .map(|row| u64::try_from(row.sequence).unwrap_or(0))
+        .unwrap_or(0))
 }

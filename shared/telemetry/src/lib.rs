@@ -14,11 +14,22 @@ use tracing_subscriber::EnvFilter;
 pub fn init(settings: &TelemetrySettings) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_level))
-        .map_err(|error| anyhow::anyhow!("invalid telemetry.log_level `{}`: {error}", settings.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "invalid telemetry.log_level `{}`: {error}",
+                settings.log_level
+            )
+        })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let result = match settings.log_format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     result.map_err(|error| anyhow::anyhow!("cannot install the log subscriber: {error}"))
 }
@@ -31,14 +42,22 @@ pub fn load_settings_from_args() -> anyhow::Result<Settings> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => {
-                let path = args.next().ok_or_else(|| anyhow::anyhow!("--config needs a file path"))?;
+                let path = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--config needs a file path"))?;
                 file = Some(PathBuf::from(path));
             }
             "--help" | "-h" => {
-                println!("usage: {} [--config FILE]\n\nSettings come from built-in defaults, FILE (or DATAORCH_CONFIG), then DATAORCH__SECTION__KEY environment variables.", binary_name());
+                println!(
+                    "usage: {} [--config FILE]\n\nSettings come from built-in defaults, FILE (or DATAORCH_CONFIG), then DATAORCH__SECTION__KEY environment variables.",
+                    binary_name()
+                );
                 std::process::exit(0);
             }
-            other => anyhow::bail!("unknown argument `{other}`; usage: {} [--config FILE]", binary_name()),
+            other => anyhow::bail!(
+                "unknown argument `{other}`; usage: {} [--config FILE]",
+                binary_name()
+            ),
         }
     }
     Ok(Settings::load(file.as_deref())?)

@@ -10,7 +10,12 @@ async fn create_masks_personal_fields() {
     let ssn = application.owners[0].ssn.clone();
     let dob = application.owners[0].date_of_birth.clone();
 
-    let created = app.post("/api/v2/applications", serde_json::to_value(&application).unwrap()).await;
+    let created = app
+        .post(
+            "/api/v2/applications",
+            serde_json::to_value(&application).unwrap(),
+        )
+        .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["data"]["id"].as_str().unwrap().to_string();
     let shown = app.get(&format!("/api/v2/applications/{id}")).await;
@@ -21,9 +26,19 @@ async fn create_masks_personal_fields() {
         assert!(!text.contains(&ssn), "SSN leaked: {text}");
         assert!(!text.contains(&dob), "date of birth leaked: {text}");
         assert_eq!(body["data"]["business"]["name"], application.business.name);
-        assert!(body["data"]["owners"][0]["ssn"].as_str().unwrap().ends_with(&ssn[5..]));
+        assert!(
+            body["data"]["owners"][0]["ssn"]
+                .as_str()
+                .unwrap()
+                .ends_with(&ssn[5..])
+        );
     }
-    assert!(shown.body["data"]["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        shown.body["data"]["created_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     app.shutdown().await;
 }
 
@@ -31,11 +46,20 @@ async fn create_masks_personal_fields() {
 async fn create_rejects_bad_input() {
     let app = TestApp::start().await;
 
-    let unauthenticated = app.request(Method::POST, "/api/v2/applications", None, Some(json!({}))).await;
+    let unauthenticated = app
+        .request(Method::POST, "/api/v2/applications", None, Some(json!({})))
+        .await;
     assert_eq!(unauthenticated.status, 401);
     assert_eq!(unauthenticated.body["message"], "Unauthenticated.");
 
-    let wrong_token = app.request(Method::POST, "/api/v2/applications", Some("do_nope"), Some(json!({}))).await;
+    let wrong_token = app
+        .request(
+            Method::POST,
+            "/api/v2/applications",
+            Some("do_nope"),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(wrong_token.status, 401);
 
     let text = app
@@ -68,23 +92,44 @@ async fn create_rejects_bad_input() {
     let answer = app.post("/api/v2/applications", invalid).await;
     assert_eq!(answer.status, 422, "{:?}", answer.body);
     assert_eq!(answer.body["meta"]["error_code"], "validation_failed");
-    assert!(answer.body["errors"]["owners.0.ssn"].is_array(), "{:?}", answer.body);
-    assert!(answer.body["errors"]["loan.requested_amount"].is_array(), "{:?}", answer.body);
+    assert!(
+        answer.body["errors"]["owners.0.ssn"].is_array(),
+        "{:?}",
+        answer.body
+    );
+    assert!(
+        answer.body["errors"]["loan.requested_amount"].is_array(),
+        "{:?}",
+        answer.body
+    );
 
     let mut unknown_field = serde_json::to_value(sample(Scenario::Clean, false)).unwrap();
     unknown_field["business"]["colour"] = json!("red");
     let answer = app.post("/api/v2/applications", unknown_field).await;
     assert_eq!(answer.status, 422, "{:?}", answer.body);
-    assert!(answer.body["message"].as_str().unwrap().contains("colour"), "{:?}", answer.body);
+    assert!(
+        answer.body["message"].as_str().unwrap().contains("colour"),
+        "{:?}",
+        answer.body
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn show_is_tenant_scoped() {
     let app = TestApp::start().await;
-    let id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
 
-    let other = app.request(Method::GET, &format!("/api/v2/applications/{id}"), Some(&app.other_token), None).await;
+    let other = app
+        .request(
+            Method::GET,
+            &format!("/api/v2/applications/{id}"),
+            Some(&app.other_token),
+            None,
+        )
+        .await;
     assert_eq!(other.status, 404);
     assert!(other.body.get("data").is_none());
 
@@ -92,7 +137,14 @@ async fn show_is_tenant_scoped() {
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.body["meta"]["error_code"], "not_found");
 
-    let unauthenticated = app.request(Method::GET, &format!("/api/v2/applications/{id}"), None, None).await;
+    let unauthenticated = app
+        .request(
+            Method::GET,
+            &format!("/api/v2/applications/{id}"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(unauthenticated.status, 401);
     app.shutdown().await;
 }
@@ -109,7 +161,10 @@ async fn problem_json_on_request() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 404);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], 404);
     assert_eq!(body["error_code"], "not_found");

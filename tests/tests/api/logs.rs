@@ -5,13 +5,21 @@ use reqwest::Method;
 #[tokio::test]
 async fn get_right_after_execute_finds_log() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     for _ in 0..10 {
         let log_id = app.execute(FUNDING_TEMPLATE, &application_id).await;
-        let one = app.get(&format!("/api/v2/applications/{application_id}/data_orch/{log_id}")).await;
+        let one = app
+            .get(&format!(
+                "/api/v2/applications/{application_id}/data_orch/{log_id}"
+            ))
+            .await;
         assert_eq!(one.status, 200, "log {log_id}: {:?}", one.body);
         assert_eq!(one.body["data"]["id"], log_id);
-        let list = app.get(&format!("/api/v2/applications/{application_id}/data_orch")).await;
+        let list = app
+            .get(&format!("/api/v2/applications/{application_id}/data_orch"))
+            .await;
         assert_eq!(list.body["data"][0]["id"], log_id, "{:?}", list.body);
     }
     app.shutdown().await;
@@ -20,7 +28,9 @@ async fn get_right_after_execute_finds_log() {
 #[tokio::test]
 async fn list_is_newest_first_and_pages() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(app.execute(FUNDING_TEMPLATE, &application_id).await);
@@ -29,11 +39,25 @@ async fn list_is_newest_first_and_pages() {
 
     let all = app.get(&base).await;
     assert_eq!(all.status, 200);
-    let listed: Vec<i64> = all.body["data"].as_array().unwrap().iter().map(|log| log["id"].as_i64().unwrap()).collect();
+    let listed: Vec<i64> = all.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|log| log["id"].as_i64().unwrap())
+        .collect();
     let mut expected = ids.clone();
     expected.reverse();
     assert_eq!(listed, expected);
-    for field in ["id", "outcome", "internal_error", "status", "created_at", "started_at", "finished_at", "master_status"] {
+    for field in [
+        "id",
+        "outcome",
+        "internal_error",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "master_status",
+    ] {
         assert!(all.body["data"][0].get(field).is_some(), "missing {field}");
     }
 
@@ -52,26 +76,45 @@ async fn list_is_newest_first_and_pages() {
 #[tokio::test]
 async fn logs_are_scoped_to_application_and_tenant() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let other_application = app.create_application(&sample(Scenario::Clean, true)).await;
     let log_id = app.execute(FUNDING_TEMPLATE, &application_id).await;
 
     let unknown_application = app.get("/api/v2/applications/nope/data_orch").await;
     assert_eq!(unknown_application.status, 404);
 
-    let wrong_application = app.get(&format!("/api/v2/applications/{other_application}/data_orch/{log_id}")).await;
+    let wrong_application = app
+        .get(&format!(
+            "/api/v2/applications/{other_application}/data_orch/{log_id}"
+        ))
+        .await;
     assert_eq!(wrong_application.status, 404);
 
-    let unknown_log = app.get(&format!("/api/v2/applications/{application_id}/data_orch/987654")).await;
+    let unknown_log = app
+        .get(&format!(
+            "/api/v2/applications/{application_id}/data_orch/987654"
+        ))
+        .await;
     assert_eq!(unknown_log.status, 404);
 
     for bad in ["abc", "-1", "0", "1.5", "99999999999999999999999"] {
-        let answer = app.get(&format!("/api/v2/applications/{application_id}/data_orch/{bad}")).await;
+        let answer = app
+            .get(&format!(
+                "/api/v2/applications/{application_id}/data_orch/{bad}"
+            ))
+            .await;
         assert_eq!(answer.status, 404, "log id {bad}");
     }
 
     let other_tenant_list = app
-        .request(Method::GET, &format!("/api/v2/applications/{application_id}/data_orch"), Some(&app.other_token), None)
+        .request(
+            Method::GET,
+            &format!("/api/v2/applications/{application_id}/data_orch"),
+            Some(&app.other_token),
+            None,
+        )
         .await;
     assert_eq!(other_tenant_list.status, 404);
     let other_tenant_log = app
@@ -85,8 +128,14 @@ async fn logs_are_scoped_to_application_and_tenant() {
     assert_eq!(other_tenant_log.status, 404);
     assert!(other_tenant_log.body.get("data").is_none());
 
-    let unauthenticated =
-        app.request(Method::GET, &format!("/api/v2/applications/{application_id}/data_orch"), None, None).await;
+    let unauthenticated = app
+        .request(
+            Method::GET,
+            &format!("/api/v2/applications/{application_id}/data_orch"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(unauthenticated.status, 401);
     app.shutdown().await;
 }

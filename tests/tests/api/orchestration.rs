@@ -18,9 +18,16 @@ steps:
 #[tokio::test]
 async fn execute_answers_pending_log_with_location() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
 
-    let answer = app.post(EXECUTE, json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id })).await;
+    let answer = app
+        .post(
+            EXECUTE,
+            json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id }),
+        )
+        .await;
 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let log = &answer.body["data"];
@@ -33,14 +40,23 @@ async fn execute_answers_pending_log_with_location() {
     assert!(log["started_at"].is_null());
     assert!(log["finished_at"].is_null());
     let created_at = log["created_at"].as_str().unwrap();
-    assert_eq!(created_at.len(), "2026-03-12T15:53:59.000000Z".len(), "{created_at}");
+    assert_eq!(
+        created_at.len(),
+        "2026-03-12T15:53:59.000000Z".len(),
+        "{created_at}"
+    );
     assert_eq!(
         answer.headers["location"].to_str().unwrap(),
         format!("/api/v2/applications/{application_id}/data_orch/{id}")
     );
 
     // The command is in JetStream before the answer (durability of a 2xx).
-    let (command, _) = app.stack().broker.execute_command(id).await.expect("command stored at the log id");
+    let (command, _) = app
+        .stack()
+        .broker
+        .execute_command(id)
+        .await
+        .expect("command stored at the log id");
     assert_eq!(command.application_id, application_id);
     app.shutdown().await;
 }
@@ -48,8 +64,15 @@ async fn execute_answers_pending_log_with_location() {
 #[tokio::test]
 async fn execute_short_id_works() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
-    let answer = app.post(EXECUTE, json!({ "template_id": "smb-funding", "application_id": application_id })).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let answer = app
+        .post(
+            EXECUTE,
+            json!({ "template_id": "smb-funding", "application_id": application_id }),
+        )
+        .await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["data"]["template_id"], FUNDING_TEMPLATE);
     app.shutdown().await;
@@ -58,27 +81,52 @@ async fn execute_short_id_works() {
 #[tokio::test]
 async fn execute_validates_fields() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
 
     let empty = app.post(EXECUTE, json!({})).await;
     assert_eq!(empty.status, 422);
-    assert_eq!(empty.body["errors"]["template_id"][0], "The template id field is required.");
-    assert_eq!(empty.body["errors"]["application_id"][0], "The application id field is required.");
+    assert_eq!(
+        empty.body["errors"]["template_id"][0],
+        "The template id field is required."
+    );
+    assert_eq!(
+        empty.body["errors"]["application_id"][0],
+        "The application id field is required."
+    );
     assert_eq!(empty.body["meta"]["error_code"], "validation_failed");
 
-    let wrong_type = app.post(EXECUTE, json!({ "template_id": 5, "application_id": application_id })).await;
+    let wrong_type = app
+        .post(
+            EXECUTE,
+            json!({ "template_id": 5, "application_id": application_id }),
+        )
+        .await;
     assert_eq!(wrong_type.status, 422);
     assert!(wrong_type.body["errors"]["template_id"].is_array());
 
-    let unknown_template = app.post(EXECUTE, json!({ "template_id": "nope", "application_id": application_id })).await;
+    let unknown_template = app
+        .post(
+            EXECUTE,
+            json!({ "template_id": "nope", "application_id": application_id }),
+        )
+        .await;
     assert_eq!(unknown_template.status, 422);
     assert!(unknown_template.body["errors"]["template_id"].is_array());
 
-    let unknown_application = app.post(EXECUTE, json!({ "template_id": FUNDING_TEMPLATE, "application_id": "nope" })).await;
+    let unknown_application = app
+        .post(
+            EXECUTE,
+            json!({ "template_id": FUNDING_TEMPLATE, "application_id": "nope" }),
+        )
+        .await;
     assert_eq!(unknown_application.status, 422);
     assert!(unknown_application.body["errors"]["application_id"].is_array());
 
-    let unauthenticated = app.request(Method::POST, EXECUTE, None, Some(json!({}))).await;
+    let unauthenticated = app
+        .request(Method::POST, EXECUTE, None, Some(json!({})))
+        .await;
     assert_eq!(unauthenticated.status, 401);
     app.shutdown().await;
 }
@@ -86,21 +134,34 @@ async fn execute_validates_fields() {
 #[tokio::test]
 async fn execute_cannot_use_other_tenant_data() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let only_a = app.add_template(TENANT_A, REVIEW_ONLY).await;
 
     let body = json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id });
-    let other = app.request(Method::POST, EXECUTE, Some(&app.other_token), Some(body)).await;
+    let other = app
+        .request(Method::POST, EXECUTE, Some(&app.other_token), Some(body))
+        .await;
     assert_eq!(other.status, 422);
     assert!(other.body["errors"]["application_id"].is_array());
 
     let other_application = {
         let data = serde_json::to_value(sample(Scenario::Clean, false)).unwrap();
-        let created = app.request(Method::POST, "/api/v2/applications", Some(&app.other_token), Some(data)).await;
+        let created = app
+            .request(
+                Method::POST,
+                "/api/v2/applications",
+                Some(&app.other_token),
+                Some(data),
+            )
+            .await;
         created.body["data"]["id"].as_str().unwrap().to_string()
     };
     let body = json!({ "template_id": only_a.id, "application_id": other_application });
-    let other_template = app.request(Method::POST, EXECUTE, Some(&app.other_token), Some(body)).await;
+    let other_template = app
+        .request(Method::POST, EXECUTE, Some(&app.other_token), Some(body))
+        .await;
     assert_eq!(other_template.status, 422);
     assert!(other_template.body["errors"]["template_id"].is_array());
     app.shutdown().await;
@@ -109,7 +170,9 @@ async fn execute_cannot_use_other_tenant_data() {
 #[tokio::test]
 async fn execute_idempotency_key_returns_same_log() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let body = json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id });
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -136,13 +199,20 @@ async fn execute_idempotency_key_returns_same_log() {
 async fn continue_pass_resumes_halted_run() {
     let app = TestApp::start().await;
     let template = app.add_template(TENANT_A, REVIEW_ONLY).await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     let halted = app.wait_for_status(&application_id, log_id, &[3]).await;
     assert_eq!(halted["outcome"], "review");
 
     let path = format!("/api/v2/data_orchestration/{log_id}/continue_pass");
-    let answer = app.put(&path, json!({ "application_id": application_id, "comment": "Documents checked." })).await;
+    let answer = app
+        .put(
+            &path,
+            json!({ "application_id": application_id, "comment": "Documents checked." }),
+        )
+        .await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
     assert_eq!(answer.body, json!({}));
 
@@ -156,10 +226,17 @@ async fn continue_pass_resumes_halted_run() {
     assert_eq!(log["overrides"][0]["comment"], "Documents checked.");
     assert_eq!(log["steps"][1]["reason"], "REVIEW_NOT_REQUIRED");
 
-    let again = app.put(&path, json!({ "application_id": application_id })).await;
+    let again = app
+        .put(&path, json!({ "application_id": application_id }))
+        .await;
     assert_eq!(again.status, 422);
     assert_eq!(again.body["meta"]["error_code"], "run_not_halted");
-    assert!(again.body["message"].as_str().unwrap().contains("completed"));
+    assert!(
+        again.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("completed")
+    );
     app.shutdown().await;
 }
 
@@ -167,7 +244,9 @@ async fn continue_pass_resumes_halted_run() {
 async fn continue_pass_rejects_bad_requests() {
     let app = TestApp::start().await;
     let template = app.add_template(TENANT_A, REVIEW_ONLY).await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let other_application = app.create_application(&sample(Scenario::Clean, true)).await;
     let log_id = app.execute(&template.id, &application_id).await;
     app.wait_for_status(&application_id, log_id, &[3]).await;
@@ -175,28 +254,60 @@ async fn continue_pass_rejects_bad_requests() {
 
     let missing = app.put(&path, json!({})).await;
     assert_eq!(missing.status, 422);
-    assert_eq!(missing.body["errors"]["application_id"][0], "The application id field is required.");
+    assert_eq!(
+        missing.body["errors"]["application_id"][0],
+        "The application id field is required."
+    );
 
-    let mismatch = app.put(&path, json!({ "application_id": other_application })).await;
+    let mismatch = app
+        .put(&path, json!({ "application_id": other_application }))
+        .await;
     assert_eq!(mismatch.status, 422);
     assert_eq!(mismatch.body["meta"]["error_code"], "application_mismatch");
 
-    let bad_comment = app.put(&path, json!({ "application_id": application_id, "comment": 7 })).await;
+    let bad_comment = app
+        .put(
+            &path,
+            json!({ "application_id": application_id, "comment": 7 }),
+        )
+        .await;
     assert_eq!(bad_comment.status, 422);
     assert!(bad_comment.body["errors"]["comment"].is_array());
 
-    let unknown = app.put("/api/v2/data_orchestration/999999/continue_pass", json!({ "application_id": application_id })).await;
+    let unknown = app
+        .put(
+            "/api/v2/data_orchestration/999999/continue_pass",
+            json!({ "application_id": application_id }),
+        )
+        .await;
     assert_eq!(unknown.status, 404);
-    let not_integer = app.put("/api/v2/data_orchestration/abc/continue_pass", json!({ "application_id": application_id })).await;
+    let not_integer = app
+        .put(
+            "/api/v2/data_orchestration/abc/continue_pass",
+            json!({ "application_id": application_id }),
+        )
+        .await;
     assert_eq!(not_integer.status, 404);
 
     let other_tenant = app
-        .request(Method::PUT, &path, Some(&app.other_token), Some(json!({ "application_id": application_id })))
+        .request(
+            Method::PUT,
+            &path,
+            Some(&app.other_token),
+            Some(json!({ "application_id": application_id })),
+        )
         .await;
     assert_eq!(other_tenant.status, 404);
     assert!(other_tenant.body.get("data").is_none());
 
-    let unauthenticated = app.request(Method::PUT, &path, None, Some(json!({ "application_id": application_id }))).await;
+    let unauthenticated = app
+        .request(
+            Method::PUT,
+            &path,
+            None,
+            Some(json!({ "application_id": application_id })),
+        )
+        .await;
     assert_eq!(unauthenticated.status, 401);
 
     // None of these changed the run.
@@ -210,7 +321,9 @@ async fn continue_pass_rejects_bad_requests() {
 async fn concurrent_continues_resume_once() {
     let app = TestApp::start().await;
     let template = app.add_template(TENANT_A, REVIEW_ONLY).await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     app.wait_for_status(&application_id, log_id, &[3]).await;
     let path = format!("/api/v2/data_orchestration/{log_id}/continue_pass");

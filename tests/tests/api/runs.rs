@@ -4,7 +4,12 @@ use dataorch_tests::{FUNDING_TEMPLATE, TENANT_A, TestApp, sample};
 use serde_json::{Value, json};
 
 fn step<'a>(log: &'a Value, key: &str) -> &'a Value {
-    log["steps"].as_array().unwrap().iter().find(|step| step["key"] == key).unwrap_or_else(|| panic!("no step {key}"))
+    log["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["key"] == key)
+        .unwrap_or_else(|| panic!("no step {key}"))
 }
 
 fn time(value: &Value) -> DateTime<chrono::FixedOffset> {
@@ -19,7 +24,9 @@ async fn clean_application_passes() {
     let application_id = app.create_application(&application).await;
     let log_id = app.execute(FUNDING_TEMPLATE, &application_id).await;
 
-    let log = app.wait_for_status(&application_id, log_id, &[3, 4, 5]).await;
+    let log = app
+        .wait_for_status(&application_id, log_id, &[3, 4, 5])
+        .await;
 
     assert_eq!(log["status"], 4, "{log}");
     assert_eq!(log["master_status"], "completed");
@@ -28,7 +35,10 @@ async fn clean_application_passes() {
     assert!(time(&log["started_at"]) <= time(&log["finished_at"]));
     assert_eq!(step(&log, "kyb_check")["reason"], "KYB_VERIFIED");
     assert_eq!(step(&log, "decision")["reason"], "APPROVED_BY_RULES");
-    assert_eq!(step(&log, "large_request_review")["reason"], "REVIEW_NOT_REQUIRED");
+    assert_eq!(
+        step(&log, "large_request_review")["reason"],
+        "REVIEW_NOT_REQUIRED"
+    );
     assert_eq!(step(&log, "kyb")["output"]["status"], "approved");
     assert!(step(&log, "bank_data")["output"]["analytics"]["average_daily_balance"].is_number());
     for entry in log["steps"].as_array().unwrap() {
@@ -60,7 +70,9 @@ steps:
 "#,
         )
         .await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
 
@@ -68,8 +80,14 @@ steps:
     let credit = step(&log, "credit");
     let owners = step(&log, "owners");
     // Each step takes at least 400 ms (several sandbox calls); they overlap in time.
-    assert!(time(&credit["started_at"]) < time(&owners["finished_at"]), "{log}");
-    assert!(time(&owners["started_at"]) < time(&credit["finished_at"]), "{log}");
+    assert!(
+        time(&credit["started_at"]) < time(&owners["finished_at"]),
+        "{log}"
+    );
+    assert!(
+        time(&owners["started_at"]) < time(&credit["finished_at"]),
+        "{log}"
+    );
     assert!(time(&step(&log, "done")["started_at"]) >= time(&credit["finished_at"]));
     assert!(time(&step(&log, "done")["started_at"]) >= time(&owners["finished_at"]));
     app.shutdown().await;
@@ -95,7 +113,9 @@ steps:
 "#,
         )
         .await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
 
@@ -103,7 +123,10 @@ steps:
     assert_eq!(step(&log, "owners")["attempts"], 3);
     let key = dataorch_worker_key(log_id, "owners");
     let calls = app.sandbox_calls(&key).await;
-    assert_eq!(calls["calls"]["POST /consumer_credit/v2/credit-report"], 3, "{calls}");
+    assert_eq!(
+        calls["calls"]["POST /consumer_credit/v2/credit-report"], 3,
+        "{calls}"
+    );
     app.shutdown().await;
 }
 
@@ -132,7 +155,9 @@ steps:
 "#,
         )
         .await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
 
@@ -141,7 +166,10 @@ steps:
     assert!(log["outcome"].is_null());
     assert!(log["finished_at"].is_string());
     let error = log["internal_error"].as_str().unwrap();
-    assert!(error.contains("step credit failed after 2 attempt(s)"), "{error}");
+    assert!(
+        error.contains("step credit failed after 2 attempt(s)"),
+        "{error}"
+    );
     assert!(error.contains("HTTP 503"), "{error}");
     assert_eq!(step(&log, "credit")["status"], "failed");
     assert_eq!(step(&log, "after")["status"], "skipped");
@@ -169,12 +197,20 @@ steps:
 "#,
         )
         .await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
 
     assert_eq!(log["status"], 5, "{log}");
-    assert!(log["internal_error"].as_str().unwrap().contains("timed out after 200 ms"), "{log}");
+    assert!(
+        log["internal_error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 200 ms"),
+        "{log}"
+    );
     app.shutdown().await;
 }
 
@@ -196,7 +232,9 @@ steps:
 "#,
         )
         .await;
-    let application_id = app.create_application(&sample(Scenario::Clean, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
     let log_id = app.execute(&template.id, &application_id).await;
     let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
 
@@ -211,10 +249,38 @@ steps:
 async fn funding_samples_reach_each_outcome() {
     let app = TestApp::start().await;
     let cases = [
-        (Scenario::OwnerLowScore, false, 3, Some("fail"), "decision", "OWNER_SCORE_LOW"),
-        (Scenario::TinMismatch, false, 3, Some("fail"), "kyb_check", "KYB_TIN_MISMATCH"),
-        (Scenario::BusinessThinFile, false, 3, Some("review"), "decision", "BUSINESS_THIN_FILE"),
-        (Scenario::Clean, true, 3, Some("review"), "large_request_review", "LARGE_REQUEST"),
+        (
+            Scenario::OwnerLowScore,
+            false,
+            3,
+            Some("fail"),
+            "decision",
+            "OWNER_SCORE_LOW",
+        ),
+        (
+            Scenario::TinMismatch,
+            false,
+            3,
+            Some("fail"),
+            "kyb_check",
+            "KYB_TIN_MISMATCH",
+        ),
+        (
+            Scenario::BusinessThinFile,
+            false,
+            3,
+            Some("review"),
+            "decision",
+            "BUSINESS_THIN_FILE",
+        ),
+        (
+            Scenario::Clean,
+            true,
+            3,
+            Some("review"),
+            "large_request_review",
+            "LARGE_REQUEST",
+        ),
     ];
     let mut runs = Vec::new();
     for (scenario, large, ..) in &cases {
@@ -222,31 +288,54 @@ async fn funding_samples_reach_each_outcome() {
         let log_id = app.execute(FUNDING_TEMPLATE, &application_id).await;
         runs.push((application_id, log_id));
     }
-    for ((application_id, log_id), (scenario, _, status, outcome, step_key, reason)) in runs.iter().zip(cases) {
-        let log = app.wait_for_status(application_id, *log_id, &[3, 4, 5]).await;
+    for ((application_id, log_id), (scenario, _, status, outcome, step_key, reason)) in
+        runs.iter().zip(cases)
+    {
+        let log = app
+            .wait_for_status(application_id, *log_id, &[3, 4, 5])
+            .await;
         assert_eq!(log["status"], status, "{scenario:?}: {log}");
         assert_eq!(log["outcome"].as_str(), outcome, "{scenario:?}: {log}");
-        assert_eq!(step(&log, step_key)["reason"], reason, "{scenario:?}: {log}");
+        assert_eq!(
+            step(&log, step_key)["reason"],
+            reason,
+            "{scenario:?}: {log}"
+        );
     }
 
-    let application_id = app.create_application(&sample(Scenario::BankInstitutionDown, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::BankInstitutionDown, false))
+        .await;
     let log_id = app.execute(FUNDING_TEMPLATE, &application_id).await;
-    let log = app.wait_for_status(&application_id, log_id, &[3, 4, 5]).await;
+    let log = app
+        .wait_for_status(&application_id, log_id, &[3, 4, 5])
+        .await;
     assert_eq!(log["status"], 5, "{log}");
-    assert!(log["internal_error"].as_str().unwrap().contains("INSTITUTION_DOWN"), "{log}");
+    assert!(
+        log["internal_error"]
+            .as_str()
+            .unwrap()
+            .contains("INSTITUTION_DOWN"),
+        "{log}"
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn halted_funding_run_continues_to_pass() {
     let app = TestApp::start().await;
-    let application_id = app.create_application(&sample(Scenario::OwnerLowScore, false)).await;
+    let application_id = app
+        .create_application(&sample(Scenario::OwnerLowScore, false))
+        .await;
     let log_id = app.execute(FUNDING_TEMPLATE, &application_id).await;
     let halted = app.wait_for_status(&application_id, log_id, &[3]).await;
     assert_eq!(step(&halted, "large_request_review")["status"], "pending");
 
     let answer = app
-        .put(&format!("/api/v2/data_orchestration/{log_id}/continue_pass"), json!({ "application_id": application_id }))
+        .put(
+            &format!("/api/v2/data_orchestration/{log_id}/continue_pass"),
+            json!({ "application_id": application_id }),
+        )
         .await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
     let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;

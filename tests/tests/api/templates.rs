@@ -32,18 +32,40 @@ async fn list_shows_published_templates() {
     assert!(template["created_at"].as_str().unwrap().ends_with('Z'));
     assert!(template.get("steps").is_none());
 
-    let with_steps = app.get("/api/v2/data_orchestration/templates?include=steps").await;
-    assert_eq!(with_steps.body["data"][0]["steps"].as_array().unwrap().len(), 7);
+    let with_steps = app
+        .get("/api/v2/data_orchestration/templates?include=steps")
+        .await;
+    assert_eq!(
+        with_steps.body["data"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn list_requires_authentication() {
     let app = TestApp::start().await;
-    let answer = app.request(Method::GET, "/api/v2/data_orchestration/templates", None, None).await;
+    let answer = app
+        .request(
+            Method::GET,
+            "/api/v2/data_orchestration/templates",
+            None,
+            None,
+        )
+        .await;
     assert_eq!(answer.status, 401);
     assert_eq!(answer.body["message"], "Unauthenticated.");
-    let bearer_only = app.request(Method::GET, "/api/v2/data_orchestration/templates", Some(""), None).await;
+    let bearer_only = app
+        .request(
+            Method::GET,
+            "/api/v2/data_orchestration/templates",
+            Some(""),
+            None,
+        )
+        .await;
     assert_eq!(bearer_only.status, 401);
     app.shutdown().await;
 }

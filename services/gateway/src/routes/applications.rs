@@ -20,26 +20,40 @@ pub async fn create(
     caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
-    let data: ApplicationData = serde_path_to_error::deserialize(Value::Object(body)).map_err(|error| {
-        let path = error.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
-        let inner = error.into_inner().to_string();
-        let mut errors = FieldErrors::new();
-        errors.insert(field.clone(), vec![format!("The {field} field is invalid: {inner}.")]);
-        ApiError::validation(errors)
-    })?;
+    let data: ApplicationData =
+        serde_path_to_error::deserialize(Value::Object(body)).map_err(|error| {
+            let path = error.path().to_string();
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            let inner = error.into_inner().to_string();
+            let mut errors = FieldErrors::new();
+            errors.insert(
+                field.clone(),
+                vec![format!("The {field} field is invalid: {inner}.")],
+            );
+            ApiError::validation(errors)
+        })?;
     data.validate().map_err(ApiError::validation)?;
 
     let row = applications::Model {
         id: uuid::Uuid::new_v4().to_string(),
         tenant_id: caller.tenant_id,
         external_id: data.external_id.clone(),
-        data: serde_json::to_string(&data).map_err(|e| ApiError::internal("encoding application", e))?,
+        data: serde_json::to_string(&data)
+            .map_err(|e| ApiError::internal("encoding application", e))?,
         created_at: now_micros(),
     };
-    queries::insert_application(&state.db, row.clone()).await.map_err(ApiError::database)?;
+    queries::insert_application(&state.db, row.clone())
+        .await
+        .map_err(ApiError::database)?;
     tracing::info!(application.id = %row.id, tenant.id = %row.tenant_id, "application registered");
-    Ok((StatusCode::CREATED, Json(json!({ "data": views::application(&row, data.masked()) }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "data": views::application(&row, data.masked()) })),
+    ))
 }
 
 /// `GET /api/v2/applications/{id}`: the application with personal fields masked.
@@ -52,7 +66,9 @@ pub async fn show(
         .await
         .map_err(ApiError::database)?
         .ok_or_else(|| ApiError::not_found("Application"))?;
-    let data: ApplicationData =
-        serde_json::from_str(&row.data).map_err(|e| ApiError::internal("decoding stored application", e))?;
-    Ok(Json(json!({ "data": views::application(&row, data.masked()) })))
+    let data: ApplicationData = serde_json::from_str(&row.data)
+        .map_err(|e| ApiError::internal("decoding stored application", e))?;
+    Ok(Json(
+        json!({ "data": views::application(&row, data.masked()) }),
+    ))
 }

@@ -16,6 +16,10 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let nats = state.broker.client.connection_state() == async_nats::connection::State::Connected;
     let database = state.db.execute_unprepared("SELECT 1").await.is_ok();
-    let status = if nats && database { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if nats && database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(json!({ "nats": nats, "database": database })))
 }

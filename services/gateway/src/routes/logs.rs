@@ -1,6 +1,5 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use dataorch_storage::entities::logs;
 use dataorch_storage::queries;
@@ -35,17 +34,32 @@ pub async fn list(
         None => DEFAULT_LIMIT,
         Some(text) => match text.parse::<u64>() {
             Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
-            _ => return Err(ApiError::field("validation_failed", "limit", format!("The limit field must be an integer between 1 and {MAX_LIMIT}."))),
+            _ => {
+                return Err(ApiError::field(
+                    "validation_failed",
+                    "limit",
+                    format!("The limit field must be an integer between 1 and {MAX_LIMIT}."),
+                ));
+            }
         },
     };
     let before = match query.before.as_deref() {
         None => None,
         Some(text) => match text.parse::<i64>() {
             Ok(before) if before > 0 => Some(before),
-            _ => return Err(ApiError::field("validation_failed", "before", "The before field must be a positive log id.")),
+            _ => {
+                return Err(ApiError::field(
+                    "validation_failed",
+                    "before",
+                    "The before field must be a positive log id.",
+                ));
+            }
         },
     };
-    let include_steps = query.include.as_deref().is_some_and(|value| value.split(',').any(|p| p.trim() == "steps"));
+    let include_steps = query
+        .include
+        .as_deref()
+        .is_some_and(|value| value.split(',').any(|p| p.trim() == "steps"));
 
     queries::application(&state.db, &caller.tenant_id, &application_id)
         .await
@@ -53,9 +67,10 @@ pub async fn list(
         .ok_or_else(|| ApiError::not_found("Application"))?;
     consistency::wait_for_all_commands(&state).await?;
 
-    let rows = queries::logs_for_application(&state.db, &caller.tenant_id, &application_id, limit, before)
-        .await
-        .map_err(ApiError::database)?;
+    let rows =
+        queries::logs_for_application(&state.db, &caller.tenant_id, &application_id, limit, before)
+            .await
+            .map_err(ApiError::database)?;
     let mut data = Vec::with_capacity(rows.len());
     for row in &rows {
         data.push(render(&state, row, include_steps).await?);
@@ -75,33 +90,53 @@ pub async fn show(
     if row.application_id != application_id {
         return Err(ApiError::not_found("Log"));
     }
-    Ok(Json(json!({ "data": render(&state, &row, query.steps()).await? })))
+    Ok(Json(
+        json!({ "data": render(&state, &row, query.steps()).await? }),
+    ))
 }
 
 /// Finds a log of the caller's tenant. A log id the commands stream has reached but the read
 /// model has not is waited for, so a GET right after an execute finds the run.
-pub async fn find_log(state: &AppState, caller: &Caller, log_id: i64) -> Result<logs::Model, ApiError> {
-    if let Some(row) = queries::log(&state.db, &caller.tenant_id, log_id).await.map_err(ApiError::database)? {
+pub async fn find_log(
+    state: &AppState,
+    caller: &Caller,
+    log_id: i64,
+) -> Result<logs::Model, ApiError> {
+    if let Some(row) = queries::log(&state.db, &caller.tenant_id, log_id)
+        .await
+        .map_err(ApiError::database)?
+    {
         return Ok(row);
     }
     let accepted = match state.broker.commands_last_sequence().await {
         Ok(last) => log_id as u64 <= last,
         Err(_) => false,
     };
-    if accepted && consistency::wait_for_commands(state, log_id as u64).await? {
-        if let Some(row) = queries::log(&state.db, &caller.tenant_id, log_id).await.map_err(ApiError::database)? {
-            return Ok(row);
-        }
+    if accepted
+        && consistency::wait_for_commands(state, log_id as u64).await?
+        && let Some(row) = queries::log(&state.db, &caller.tenant_id, log_id)
+            .await
+            .map_err(ApiError::database)?
+    {
+        return Ok(row);
     }
-    Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "Log not found."))
+    Err(ApiError::not_found("Log"))
 }
 
-async fn render(state: &AppState, row: &logs::Model, include_steps: bool) -> Result<Value, ApiError> {
+async fn render(
+    state: &AppState,
+    row: &logs::Model,
+    include_steps: bool,
+) -> Result<Value, ApiError> {
     let log = views::log(row);
     if !include_steps {
         return Ok(log);
     }
-    let steps = queries::log_steps(&state.db, row.id).await.map_err(ApiError::database)?;
-    let overrides = queries::log_overrides(&state.db, row.id).await.map_err(ApiError::database)?;
+    let steps = queries::log_steps(&state.db, row.id)
+        .await
+        .map_err(ApiError::database)?;
+    let overrides = queries::log_overrides(&state.db, row.id)
+        .await
+        .map_err(ApiError::database)?;
     Ok(views::with_steps(log, &steps, &overrides))
 }

@@ -17,6 +17,8 @@ pub struct IncludeQuery {
 
 impl IncludeQuery {
     pub fn steps(&self) -> bool {
-        self.include.as_deref().is_some_and(|value| value.split(',').any(|part| part.trim() == "steps"))
+        self.include
+            .as_deref()
+            .is_some_and(|value| value.split(',').any(|part| part.trim() == "steps"))
     }
 }

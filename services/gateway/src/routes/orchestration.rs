@@ -3,7 +3,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use dataorch_contracts::application::ApplicationData;
-use dataorch_contracts::commands::{Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext};
+use dataorch_contracts::commands::{
+    Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext,
+};
 use dataorch_contracts::status::RunStatus;
 use dataorch_contracts::template::Template;
 use dataorch_contracts::time::{format_api, now_micros};
@@ -33,7 +35,10 @@ pub async fn execute(
     let application_id = required_string(&body, "application_id", &mut errors);
     for key in body.keys() {
         if key != "template_id" && key != "application_id" {
-            errors.entry(key.clone()).or_default().push(format!("The {key} field is not allowed."));
+            errors
+                .entry(key.clone())
+                .or_default()
+                .push(format!("The {key} field is not allowed."));
         }
     }
     let (Some(template_id), Some(application_id)) = (template_id, application_id) else {
@@ -50,10 +55,16 @@ pub async fn execute(
         .await
         .map_err(ApiError::database)?;
     if template_row.is_none() {
-        errors.insert("template_id".into(), vec!["The selected template id is invalid: no published template with this id.".into()]);
+        errors.insert(
+            "template_id".into(),
+            vec!["The selected template id is invalid: no published template with this id.".into()],
+        );
     }
     if application_row.is_none() {
-        errors.insert("application_id".into(), vec!["The selected application id is invalid.".into()]);
+        errors.insert(
+            "application_id".into(),
+            vec!["The selected application id is invalid.".into()],
+        );
     }
     let (Some(template_row), Some(application_row)) = (template_row, application_row) else {
         return Err(ApiError::validation(errors));
@@ -73,8 +84,10 @@ pub async fn execute(
     };
     // NOTE: an Idempotency-Key is honoured through JetStream's duplicate window (two
     // minutes); a repeat after that window starts a second run.
-    let message_id = idempotency_key(&headers)?.map(|key| format!("execute:{}:{key}", caller.tenant_id));
-    let envelope = CommandEnvelope::new(Command::Execute(command), trace_context(&headers));
+    let message_id =
+        idempotency_key(&headers)?.map(|key| format!("execute:{}:{key}", caller.tenant_id));
+    let envelope =
+        CommandEnvelope::new(Command::Execute(Box::new(command)), trace_context(&headers));
     let (sequence, duplicate) = state
         .broker
         .publish_command(&envelope, message_id.as_deref())
@@ -117,13 +130,20 @@ pub async fn continue_pass(
     let application_id = required_string(&body, "application_id", &mut errors);
     let comment = match body.get("comment") {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) if text.chars().count() <= MAX_COMMENT_CHARS => Some(text.clone()),
+        Some(Value::String(text)) if text.chars().count() <= MAX_COMMENT_CHARS => {
+            Some(text.clone())
+        }
         Some(Value::String(_)) => {
-            errors.entry("comment".into()).or_default().push(format!("The comment field must not be greater than {MAX_COMMENT_CHARS} characters."));
+            errors.entry("comment".into()).or_default().push(format!(
+                "The comment field must not be greater than {MAX_COMMENT_CHARS} characters."
+            ));
             None
         }
         Some(_) => {
-            errors.entry("comment".into()).or_default().push("The comment field must be a string.".into());
+            errors
+                .entry("comment".into())
+                .or_default()
+                .push("The comment field must be a string.".into());
             None
         }
     };
@@ -143,11 +163,18 @@ pub async fn continue_pass(
         ));
     }
     let status = RunStatus::from_code(row.status).unwrap_or(RunStatus::Error);
-    let Some(step_key) = row.halted_step.clone().filter(|_| status == RunStatus::Halted) else {
+    let Some(step_key) = row
+        .halted_step
+        .clone()
+        .filter(|_| status == RunStatus::Halted)
+    else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "run_not_halted",
-            format!("The run is {}, not halted; only a halted run can be continued as pass.", status.name()),
+            format!(
+                "The run is {}, not halted; only a halted run can be continued as pass.",
+                status.name()
+            ),
         ));
     };
 
@@ -164,18 +191,27 @@ pub async fn continue_pass(
     // the worker's conditional append covers repeats after the duplicate window.
     let message_id = format!("continue:{log_id}:{step_key}:{}", row.last_event_seq);
     let envelope = CommandEnvelope::new(Command::Continue(command), trace_context(&headers));
-    state.broker.publish_command(&envelope, Some(&message_id)).await.map_err(ApiError::broker)?;
+    state
+        .broker
+        .publish_command(&envelope, Some(&message_id))
+        .await
+        .map_err(ApiError::broker)?;
     tracing::info!(log.id = log_id, step.key = %step_key, tenant.id = %caller.tenant_id, "continue accepted");
 
     // Read-your-writes: answer once the read model shows the run past this halt.
     let halt_sequence = row.last_event_seq;
     let moved = consistency::wait_until(&state, || async {
-        let current = queries::log(&state.db, &caller.tenant_id, log_id).await.map_err(ApiError::database)?;
+        let current = queries::log(&state.db, &caller.tenant_id, log_id)
+            .await
+            .map_err(ApiError::database)?;
         Ok(current.is_some_and(|current| current.last_event_seq > halt_sequence))
     })
     .await?;
     if !moved {
-        tracing::warn!(log.id = log_id, "continue accepted but not yet visible in the read model");
+        tracing::warn!(
+            log.id = log_id,
+            "continue accepted but not yet visible in the read model"
+        );
     }
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
@@ -185,7 +221,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let valid = value.to_str().ok().filter(|text| !text.is_empty() && text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic()));
+    let valid = value.to_str().ok().filter(|text| {
+        !text.is_empty() && text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic())
+    });
     match valid {
         Some(text) => Ok(Some(text.to_string())),
         None => Err(ApiError::new(

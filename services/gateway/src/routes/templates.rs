@@ -16,7 +16,12 @@ pub async fn list(
     caller: Caller,
     Query(query): Query<IncludeQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let rows = queries::published_templates(&state.db, &caller.tenant_id).await.map_err(ApiError::database)?;
-    let data: Vec<_> = rows.iter().map(|row| views::template(row, query.steps())).collect();
+    let rows = queries::published_templates(&state.db, &caller.tenant_id)
+        .await
+        .map_err(ApiError::database)?;
+    let data: Vec<_> = rows
+        .iter()
+        .map(|row| views::template(row, query.steps()))
+        .collect();
     Ok(Json(json!({ "data": data })))
 }

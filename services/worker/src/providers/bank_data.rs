@@ -11,19 +11,41 @@ use crate::analytics::cash_flow;
 /// Most `transactions/sync` pages read per step.
 const MAX_PAGES: usize = 50;
 
-pub(super) async fn analyse(call: &Call<'_>, application: &ApplicationData) -> Result<Value, ProviderError> {
+pub(super) async fn analyse(
+    call: &Call<'_>,
+    application: &ApplicationData,
+) -> Result<Value, ProviderError> {
     let Some(bank) = &application.bank else {
-        return Err(ProviderError::permanent("the application has no bank link; set bank.public_token"));
+        return Err(ProviderError::permanent(
+            "the application has no bank link; set bank.public_token",
+        ));
     };
     let exchanged = call
-        .send(Method::POST, "/item/public_token/exchange", Some(&json!({ "public_token": bank.public_token })))
+        .send(
+            Method::POST,
+            "/item/public_token/exchange",
+            Some(&json!({ "public_token": bank.public_token })),
+        )
         .await?;
-    let access_token = required_str(&exchanged, "/access_token", "POST /item/public_token/exchange")?.to_string();
+    let access_token = required_str(
+        &exchanged,
+        "/access_token",
+        "POST /item/public_token/exchange",
+    )?
+    .to_string();
 
     let balances = call
-        .send(Method::POST, "/accounts/balance/get", Some(&json!({ "access_token": access_token })))
+        .send(
+            Method::POST,
+            "/accounts/balance/get",
+            Some(&json!({ "access_token": access_token })),
+        )
         .await?;
-    let accounts = balances.get("accounts").and_then(Value::as_array).cloned().unwrap_or_default();
+    let accounts = balances
+        .get("accounts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
 
     let mut transactions = Vec::new();
     let mut cursor: Option<String> = None;
@@ -38,7 +60,10 @@ pub(super) async fn analyse(call: &Call<'_>, application: &ApplicationData) -> R
         if let Some(added) = page.get("added").and_then(Value::as_array) {
             transactions.extend(added.iter().cloned());
         }
-        cursor = page.get("next_cursor").and_then(Value::as_str).map(str::to_string);
+        cursor = page
+            .get("next_cursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if page.get("has_more").and_then(Value::as_bool) != Some(true) {
             break;
         }
@@ -62,5 +87,7 @@ pub(super) async fn analyse(call: &Call<'_>, application: &ApplicationData) -> R
             })
         })
         .collect();
-    Ok(json!({ "accounts": accounts, "transaction_count": transactions.len(), "analytics": analytics }))
+    Ok(
+        json!({ "accounts": accounts, "transaction_count": transactions.len(), "analytics": analytics }),
+    )
 }

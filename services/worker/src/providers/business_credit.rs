@@ -9,7 +9,10 @@ use super::{Call, ProviderError, required_str};
 /// Subscriber code sent with every request, as Experian requires one.
 const SUBCODE: &str = "0563736";
 
-pub(super) async fn report(call: &Call<'_>, application: &ApplicationData) -> Result<Value, ProviderError> {
+pub(super) async fn report(
+    call: &Call<'_>,
+    application: &ApplicationData,
+) -> Result<Value, ProviderError> {
     let business = &application.business;
     let search = json!({
         "name": business.name,
@@ -22,15 +25,25 @@ pub(super) async fn report(call: &Call<'_>, application: &ApplicationData) -> Re
     });
     let found = call.send(Method::POST, "/v1/search", Some(&search)).await?;
     let Some(best) = found.pointer("/results/0").cloned() else {
-        return Ok(json!({ "hit": false, "search": Value::Null, "scores": Value::Null, "premier_profile": Value::Null }));
+        return Ok(
+            json!({ "hit": false, "search": Value::Null, "scores": Value::Null, "premier_profile": Value::Null }),
+        );
     };
     let bin = required_str(&best, "/bin", "POST /v1/search")?.to_string();
 
     let scores = call
-        .send(Method::POST, "/v1/scores", Some(&json!({ "bin": bin, "subcode": SUBCODE, "modelCode": "000224" })))
+        .send(
+            Method::POST,
+            "/v1/scores",
+            Some(&json!({ "bin": bin, "subcode": SUBCODE, "modelCode": "000224" })),
+        )
         .await?;
     let profile = call
-        .send(Method::POST, "/v1/reports/premierprofiles", Some(&json!({ "bin": bin, "subcode": SUBCODE })))
+        .send(
+            Method::POST,
+            "/v1/reports/premierprofiles",
+            Some(&json!({ "bin": bin, "subcode": SUBCODE })),
+        )
         .await?;
 
     Ok(json!({

@@ -9,10 +9,16 @@ use serde_json::{Value, json};
 
 use super::{Call, ProviderError};
 
-pub(super) async fn reports(call: &Call<'_>, application: &ApplicationData) -> Result<Value, ProviderError> {
+pub(super) async fn reports(
+    call: &Call<'_>,
+    application: &ApplicationData,
+) -> Result<Value, ProviderError> {
     let mut owners = Vec::new();
     for (index, owner) in application.owners.iter().enumerate() {
-        let address = owner.address.as_ref().unwrap_or(&application.business.address);
+        let address = owner
+            .address
+            .as_ref()
+            .unwrap_or(&application.business.address);
         let request = json!({
             "consumerPii": { "primaryApplicant": {
                 "name": { "firstName": owner.first_name, "lastName": owner.last_name },
@@ -26,15 +32,36 @@ pub(super) async fn reports(call: &Call<'_>, application: &ApplicationData) -> R
             "permissiblePurpose": { "type": "3F" },
             "addOns": { "riskModels": { "modelIndicator": ["V4"] }, "fraudShield": "Y" },
         });
-        let answer = call.send(Method::POST, "/v2/credit-report", Some(&request)).await?;
-        let profile = answer.pointer("/creditProfile/0").cloned().unwrap_or(Value::Null);
-        owners.push(summarize(index, owner.first_name.chars().next(), owner.last_name.chars().next(), &profile));
+        let answer = call
+            .send(Method::POST, "/v2/credit-report", Some(&request))
+            .await?;
+        let profile = answer
+            .pointer("/creditProfile/0")
+            .cloned()
+            .unwrap_or(Value::Null);
+        owners.push(summarize(
+            index,
+            owner.first_name.chars().next(),
+            owner.last_name.chars().next(),
+            &profile,
+        ));
     }
 
-    let min_score = owners.iter().filter_map(|owner| owner.get("score").and_then(Value::as_i64)).min();
-    let any_no_hit = owners.iter().any(|owner| owner["no_hit"] == Value::Bool(true));
-    let any_frozen = owners.iter().any(|owner| owner["frozen"] == Value::Bool(true));
-    let any_fraud = owners.iter().any(|owner| owner["fraud_indicators"].as_array().is_some_and(|a| !a.is_empty()));
+    let min_score = owners
+        .iter()
+        .filter_map(|owner| owner.get("score").and_then(Value::as_i64))
+        .min();
+    let any_no_hit = owners
+        .iter()
+        .any(|owner| owner["no_hit"] == Value::Bool(true));
+    let any_frozen = owners
+        .iter()
+        .any(|owner| owner["frozen"] == Value::Bool(true));
+    let any_fraud = owners.iter().any(|owner| {
+        owner["fraud_indicators"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
     Ok(json!({
         "owners": owners,
         "min_score": min_score,
@@ -48,12 +75,25 @@ fn summarize(index: usize, first: Option<char>, last: Option<char>, profile: &Va
     let messages: Vec<String> = profile
         .get("informationalMessage")
         .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(|m| m.get("messageText").and_then(Value::as_str)).map(str::to_string).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| m.get("messageText").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    let score_text = profile.pointer("/riskModel/0/score").and_then(Value::as_str);
+    let score_text = profile
+        .pointer("/riskModel/0/score")
+        .and_then(Value::as_str);
     // Experian sends scores as zero-padded strings; "0000" means no score could be given.
-    let score = score_text.and_then(|text| text.parse::<i64>().ok()).filter(|score| *score > 0);
-    let tradelines = profile.get("tradeline").and_then(Value::as_array).cloned().unwrap_or_default();
+    let score = score_text
+        .and_then(|text| text.parse::<i64>().ok())
+        .filter(|score| *score > 0);
+    let tradelines = profile
+        .get("tradeline")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let count_field = |field: &str| -> i64 {
         tradelines
             .iter()

@@ -11,7 +11,11 @@ use super::{Call, ProviderError, required_str};
 /// Statuses after which the business's results no longer change.
 const FINAL_STATUSES: &[&str] = &["approved", "rejected", "in_review"];
 
-pub(super) async fn verify(call: &Call<'_>, log_id: i64, application: &ApplicationData) -> Result<Value, ProviderError> {
+pub(super) async fn verify(
+    call: &Call<'_>,
+    log_id: i64,
+    application: &ApplicationData,
+) -> Result<Value, ProviderError> {
     let business = &application.business;
     let address = &business.address;
     let people: Vec<Value> = application
@@ -32,7 +36,9 @@ pub(super) async fn verify(call: &Call<'_>, log_id: i64, application: &Applicati
         "people": people,
         "external_id": format!("dataorch-log-{log_id}"),
     });
-    let created = call.send(Method::POST, "/v1/businesses", Some(&request)).await?;
+    let created = call
+        .send(Method::POST, "/v1/businesses", Some(&request))
+        .await?;
     let id = required_str(&created, "/id", "POST /v1/businesses")?.to_string();
 
     // Results arrive after creation; poll until they are final. The step's timeout bounds

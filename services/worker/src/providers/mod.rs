@@ -35,11 +35,17 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn retryable(message: impl Into<String>) -> Self {
-        ProviderError { message: message.into(), retryable: true }
+        ProviderError {
+            message: message.into(),
+            retryable: true,
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        ProviderError { message: message.into(), retryable: false }
+        ProviderError {
+            message: message.into(),
+            retryable: false,
+        }
     }
 }
 
@@ -65,7 +71,11 @@ impl ProviderClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("dataorch-worker/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(ProviderClient { http, connections: connections.clone(), max_response_bytes })
+        Ok(ProviderClient {
+            http,
+            connections: connections.clone(),
+            max_response_bytes,
+        })
     }
 
     /// Runs the whole exchange of one provider step and returns its output.
@@ -83,7 +93,12 @@ impl ProviderClient {
             ProviderKind::ConsumerCredit => &self.connections.consumer_credit,
             ProviderKind::BankData => &self.connections.bank_data,
         };
-        let call = Call { client: self, connection, idempotency_key: idempotency_key(log_id, step_key), headers };
+        let call = Call {
+            client: self,
+            connection,
+            idempotency_key: idempotency_key(log_id, step_key),
+            headers,
+        };
         match kind {
             ProviderKind::Kyb => kyb::verify(&call, log_id, application).await,
             ProviderKind::BusinessCredit => business_credit::report(&call, application).await,
@@ -95,7 +110,12 @@ impl ProviderClient {
 
 impl Call<'_> {
     /// Sends one request and returns the JSON body of a 2xx answer.
-    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&impl Serialize>) -> Result<Value, ProviderError> {
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Value, ProviderError> {
         let url = format!("{}{path}", self.connection.base_url.trim_end_matches('/'));
         let mut request = self
             .client
@@ -121,11 +141,12 @@ impl Call<'_> {
         let status = response.status();
 
         let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| ProviderError::retryable(format!("{endpoint}: reading the body failed: {}", without_url(&error))))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|error| {
+            ProviderError::retryable(format!(
+                "{endpoint}: reading the body failed: {}",
+                without_url(&error)
+            ))
+        })? {
             if bytes.len() + chunk.len() > self.client.max_response_bytes {
                 return Err(ProviderError::permanent(format!(
                     "{endpoint}: response body exceeds {} bytes",
@@ -143,8 +164,9 @@ impl Call<'_> {
                 || status == StatusCode::REQUEST_TIMEOUT;
             return Err(ProviderError { message, retryable });
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|error| ProviderError::retryable(format!("{endpoint} returned invalid JSON: {error}")))
+        serde_json::from_slice(&bytes).map_err(|error| {
+            ProviderError::retryable(format!("{endpoint} returned invalid JSON: {error}"))
+        })
     }
 }
 
@@ -172,8 +194,13 @@ fn error_detail(body: &[u8]) -> String {
         return String::new();
     };
     if let Some(code) = value.get("error_code").and_then(Value::as_str) {
-        let text = value.get("error_message").and_then(Value::as_str).unwrap_or("");
-        return format!(": {code} {}", truncate(text, 200)).trim_end().to_string();
+        let text = value
+            .get("error_message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return format!(": {code} {}", truncate(text, 200))
+            .trim_end()
+            .to_string();
     }
     if let Some(message) = value.pointer("/errors/0/message").and_then(Value::as_str) {
         return format!(": {}", truncate(message, 200));
@@ -186,9 +213,15 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// Reads a string field of a provider answer, or fails with the field's path.
-pub(crate) fn required_str<'v>(value: &'v Value, pointer: &str, endpoint: &str) -> Result<&'v str, ProviderError> {
+pub(crate) fn required_str<'v>(
+    value: &'v Value,
+    pointer: &str,
+    endpoint: &str,
+) -> Result<&'v str, ProviderError> {
     value
         .pointer(pointer)
         .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError::permanent(format!("{endpoint} answer has no string at {pointer}")))
+        .ok_or_else(|| {
+            ProviderError::permanent(format!("{endpoint} answer has no string at {pointer}"))
+        })
 }
