@@ -66,13 +66,6 @@ pub(crate) struct Call<'a> {
 
 impl ProviderClient {
     pub fn new(connections: &ProviderSettings, max_response_bytes: usize) -> anyhow::Result<Self> {
-        // reqwest is built without a TLS crypto provider of its own; use ring, which the
-        // NATS client already links, rather than compile aws-lc. Installing fails harmlessly
-        // when a provider is already installed.
-        // NOTE: rustls 0.23 deprecates ring's provider because it lacks post-quantum key
-        // exchange; switch when the NATS client moves to aws-lc-rs.
-        #[allow(deprecated)]
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(30))
