@@ -305,9 +305,15 @@ mod tests {
 
     #[test]
     fn shipped_samples_match_generation() {
-        let shipped = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/applications.json")).unwrap();
+        let shipped =
+            load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/applications.json"))
+                .unwrap();
         let generated = from_csv(&csv_path()).unwrap();
-        assert_eq!(shipped.as_slice(), &generated[..shipped.len()], "run `dataorch samples generate`");
+        assert_eq!(
+            shipped.as_slice(),
+            &generated[..shipped.len()],
+            "run `dataorch samples generate`"
+        );
     }
 
     #[test]
