@@ -92,7 +92,8 @@ enum SamplesCommand {
         csv: PathBuf,
         #[arg(long, default_value = "samples/applications.json")]
         out: PathBuf,
-        /// Rows to convert, from the top of the file.
+        /// Rows to convert, from the top of the file; the first row of each scenario missing
+        /// from them is added.
         #[arg(long, default_value_t = 40)]
         limit: usize,
     },
@@ -179,8 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Samples {
             command: SamplesCommand::Generate { csv, out, limit },
         } => {
-            let mut applications = samples::from_csv(&csv)?;
-            applications.truncate(limit);
+            let applications = samples::select(samples::from_csv(&csv)?, limit);
             let text = serde_json::to_string_pretty(&applications)? + "\n";
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             println!(

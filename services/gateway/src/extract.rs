@@ -110,11 +110,53 @@ pub fn required_string(
     }
 }
 
-/// Parses a log id from a path segment. A value that is not a positive integer is 404, as
-/// an unknown route would be.
+/// Parses a log id from a path segment. Anything but a positive integer in plain decimal
+/// digits (no sign, no leading zero) is 404, as an unknown route would be.
 pub fn parse_log_id(segment: &str) -> Result<i64, ApiError> {
+    let plain = !segment.is_empty()
+        && segment.bytes().all(|b| b.is_ascii_digit())
+        && !segment.starts_with('0');
     match segment.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
+        Ok(id) if plain && id > 0 => Ok(id),
         _ => Err(ApiError::not_found("Log")),
+    }
+}
+
+/// Normalizes a resource id from a path or body: UUIDs in any case become the lower-case
+/// hyphenated form they are stored in; other ids are used as given.
+pub fn normalize_id(id: &str) -> String {
+    match uuid::Uuid::parse_str(id) {
+        Ok(uuid) => uuid.hyphenated().to_string(),
+        Err(_) => id.to_string(),
+    }
+}
+
+/// A query string, with rejections (a repeated or malformed parameter) as API errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "The query string is invalid: {}. Give each parameter once.",
+                    rejection
+                        .body_text()
+                        .trim_start_matches("Failed to deserialize query string: ")
+                ),
+            )),
+        }
     }
 }

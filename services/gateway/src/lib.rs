@@ -8,6 +8,7 @@ mod auth;
 mod consistency;
 mod error;
 mod extract;
+mod idempotency;
 mod routes;
 mod views;
 
@@ -15,15 +16,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use dataorch_config::Settings;
 use dataorch_messaging::Broker;
 use dataorch_storage::DatabaseConnection;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::hash_token;
@@ -33,6 +33,8 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub broker: Broker,
+    /// Execute `Idempotency-Key` records.
+    pub idempotency: async_nats::jetstream::kv::Store,
     pub db: DatabaseConnection,
     /// Longest wait for the read model to reflect the caller's writes.
     pub consistency_timeout: Duration,
@@ -73,9 +75,9 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         .with_state(state)
         .layer(middleware::from_fn(problem_details))
         .layer(DefaultBodyLimit::max(settings.gateway.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             Duration::from_millis(settings.gateway.request_timeout_ms),
+            deadline,
         ))
         .layer(TraceLayer::new_for_http())
 }
@@ -94,6 +96,26 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "This method is not allowed on this path.",
     )
+}
+
+/// Ends a request that takes longer than the configured deadline, including one whose body
+/// arrives too slowly, with a 408 in the API's error format.
+async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "The request did not complete within {} ms. Send the body at once; retrying an execute with the same Idempotency-Key is safe.",
+                    timeout.as_millis()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// Re-renders errors as RFC 9457 problem documents for clients that accept them.
@@ -125,8 +147,15 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let idempotency = broker
+        .idempotency_store(
+            Duration::from_secs(settings.gateway.idempotency_ttl_secs),
+            settings.nats.replicas,
+        )
+        .await?;
     let state = AppState {
         broker,
+        idempotency,
         db,
         consistency_timeout: Duration::from_millis(settings.gateway.consistency_timeout_ms),
     };

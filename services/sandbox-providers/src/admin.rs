@@ -19,14 +19,17 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Every call by key and endpoint, and the successful ones (`successes`). A provider that
+/// honours idempotency keys bills only the first success of a key and endpoint.
 async fn all_calls(State(state): State<SandboxState>) -> Json<Value> {
-    Json(json!({ "calls": state.all_calls() }))
+    Json(json!({ "calls": state.all_calls(), "successes": state.all_successes() }))
 }
 
 async fn calls_for_key(State(state): State<SandboxState>, Path(key): Path<String>) -> Json<Value> {
     let calls = state.calls_for(&key);
+    let successes = state.successes_for(&key);
     let total: u64 = calls.values().sum();
-    Json(json!({ "key": key, "calls": calls, "total": total }))
+    Json(json!({ "key": key, "calls": calls, "successes": successes, "total": total }))
 }
 
 async fn reset_calls(State(state): State<SandboxState>) -> StatusCode {

@@ -108,6 +108,9 @@ async fn inject(
         Ok(scenario) => respond(&context, scenario, call_number, request, next).await,
         Err(message) => context.provider.error(StatusCode::BAD_REQUEST, message),
     };
+    if response.status().is_success() {
+        context.state.record_success(&key, &endpoint);
+    }
 
     tracing::debug!(
         sandbox.endpoint = %endpoint,

@@ -21,6 +21,8 @@ pub struct SandboxState {
 struct Inner {
     config: SandboxConfig,
     calls: Mutex<CallCounts>,
+    /// Successful answers by key and endpoint; the first one is billed, later ones replay it.
+    successes: Mutex<CallCounts>,
     businesses: BusinessStore,
     /// Becomes `true` once the server starts shutting down.
     shutdown: watch::Sender<bool>,
@@ -40,6 +42,7 @@ impl SandboxState {
             inner: Arc::new(Inner {
                 config,
                 calls: Mutex::new(CallCounts::new()),
+                successes: Mutex::new(CallCounts::new()),
                 businesses: BusinessStore::default(),
                 shutdown,
             }),
@@ -66,6 +69,40 @@ impl SandboxState {
         *count
     }
 
+    /// Counts one successful answer of `endpoint` under `key`, as a provider that honours
+    /// idempotency keys does: the first success is billed, later ones replay it for free.
+    pub(crate) fn record_success(&self, key: &str, endpoint: &str) {
+        let mut successes = self
+            .inner
+            .successes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *successes
+            .entry(key.to_owned())
+            .or_default()
+            .entry(endpoint.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Returns the successful answers of one key by endpoint.
+    pub(crate) fn successes_for(&self, key: &str) -> BTreeMap<String, u64> {
+        let successes = self
+            .inner
+            .successes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        successes.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Returns the successful answers of every key.
+    pub(crate) fn all_successes(&self) -> CallCounts {
+        self.inner
+            .successes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub(crate) fn all_calls(&self) -> CallCounts {
         self.calls().clone()
     }
@@ -77,6 +114,11 @@ impl SandboxState {
 
     pub(crate) fn reset_calls(&self) {
         self.calls().clear();
+        self.inner
+            .successes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Wakes every request that waits in [`SandboxState::sleep_unless_shutdown`].

@@ -82,6 +82,7 @@ pub async fn run(
     }
 
     drop(messages);
+    while tasks.try_join_next().is_some() {}
     let in_flight = tasks.len();
     tracing::info!(
         in_flight,

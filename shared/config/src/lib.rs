@@ -106,6 +106,8 @@ pub struct GatewaySettings {
     pub consistency_timeout_ms: u64,
     /// Deadline of a whole request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// How long an execute `Idempotency-Key` is remembered, in seconds.
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -115,6 +117,7 @@ impl Default for GatewaySettings {
             body_limit_bytes: 256 * 1024,
             consistency_timeout_ms: 3_000,
             request_timeout_ms: 15_000,
+            idempotency_ttl_secs: 86_400,
         }
     }
 }
@@ -324,6 +327,12 @@ impl Settings {
         parse_listen("gateway.listen", &self.gateway.listen)?;
         if self.gateway.body_limit_bytes < 1024 {
             return Err(invalid("gateway.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.gateway.idempotency_ttl_secs < 60 {
+            return Err(invalid(
+                "gateway.idempotency_ttl_secs",
+                "must be at least 60 seconds",
+            ));
         }
         if self.gateway.request_timeout_ms == 0 {
             return Err(invalid(

@@ -164,6 +164,13 @@ impl ApplicationData {
         }
         validate_address(&mut errors, "business.address", &self.business.address);
 
+        if self.owners.is_empty() {
+            push(
+                &mut errors,
+                "owners",
+                "The owners field must have at least 1 item: every application needs an owner or guarantor.",
+            );
+        }
         if self.owners.len() > 10 {
             push(
                 &mut errors,

@@ -123,11 +123,16 @@ impl RunState {
             .fold(Outcome::Pass, Outcome::worst)
     }
 
-    /// Marks steps that will never run, or were cancelled when the run ended, as skipped.
-    fn skip_unfinished_steps(&mut self) {
+    /// Marks steps that will never run as skipped, and steps still running as cancelled.
+    fn close_unfinished_steps(&mut self, at: DateTime<Utc>) {
         for step in &mut self.steps {
-            if matches!(step.status, StepStatus::Pending | StepStatus::Running) {
-                step.status = StepStatus::Skipped;
+            match step.status {
+                StepStatus::Pending => step.status = StepStatus::Skipped,
+                StepStatus::Running => {
+                    step.status = StepStatus::Cancelled;
+                    step.finished_at = Some(at);
+                }
+                _ => {}
             }
         }
     }
@@ -211,7 +216,7 @@ impl RunState {
                 self.outcome = Some(*outcome);
                 self.finished_at = Some(at);
                 self.halted_step = None;
-                self.skip_unfinished_steps();
+                self.close_unfinished_steps(at);
             }
             EventKind::RunErrored { error } => {
                 self.status = RunStatus::Error;
@@ -219,7 +224,7 @@ impl RunState {
                 self.outcome = None;
                 self.finished_at = Some(at);
                 self.halted_step = None;
-                self.skip_unfinished_steps();
+                self.close_unfinished_steps(at);
             }
         }
         Ok(())

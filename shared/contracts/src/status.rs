@@ -107,7 +107,10 @@ pub enum StepStatus {
     Running,
     Completed,
     Failed,
+    /// Never ran: the run ended before the step's turn.
     Skipped,
+    /// Was running when the run ended in error; its result was discarded.
+    Cancelled,
 }
 
 impl StepStatus {
@@ -118,6 +121,7 @@ impl StepStatus {
             StepStatus::Completed => "completed",
             StepStatus::Failed => "failed",
             StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
         }
     }
 }

@@ -8,7 +8,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{
     Config as StreamConfig, DirectGetErrorKind, RetentionPolicy, StorageType, Stream,
 };
-use async_nats::jetstream::{self, Context};
+use async_nats::jetstream::{self, Context, kv};
 use bytes::Bytes;
 use dataorch_config::NatsSettings;
 use dataorch_contracts::SCHEMA_VERSION;
@@ -276,6 +276,36 @@ impl Broker {
             ..pull::OrderedConfig::default()
         };
         stream.create_consumer(config).await.map_err(unavailable)
+    }
+
+    /// Creates or updates the key-value bucket of execute idempotency keys, whose entries
+    /// expire after `ttl`.
+    pub async fn idempotency_store(
+        &self,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<kv::Store, MessagingError> {
+        let config = kv::Config {
+            bucket: format!(
+                "{}_IDEMPOTENCY",
+                self.names.commands_stream.trim_end_matches("_COMMANDS")
+            ),
+            description: "Execute Idempotency-Key records".into(),
+            history: 1,
+            max_age: ttl,
+            storage: StorageType::File,
+            num_replicas: replicas,
+            ..kv::Config::default()
+        };
+        self.jetstream
+            .create_or_update_key_value(config)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Whether the client is connected to NATS right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Returns the last sequence of the commands and events streams.

@@ -103,6 +103,33 @@ async fn create_rejects_bad_input() {
         answer.body
     );
 
+    let mut wrong_type = serde_json::to_value(sample(Scenario::Clean, false)).unwrap();
+    wrong_type["owners"][0]["ssn"] = json!(666123456);
+    let answer = app.post("/api/v2/applications", wrong_type).await;
+    assert_eq!(answer.status, 422, "{:?}", answer.body);
+    assert!(
+        !answer.body.to_string().contains("666123456"),
+        "the rejected value is echoed: {:?}",
+        answer.body
+    );
+    assert_eq!(
+        answer.body["errors"]["owners.0.ssn"][0],
+        "The owners.0.ssn field must be a string."
+    );
+
+    let mut no_owners = serde_json::to_value(sample(Scenario::Clean, false)).unwrap();
+    no_owners["owners"] = json!([]);
+    let answer = app.post("/api/v2/applications", no_owners).await;
+    assert_eq!(answer.status, 422, "{:?}", answer.body);
+    assert!(answer.body["errors"]["owners"].is_array());
+
+    let missing = app.post("/api/v2/applications", json!({})).await;
+    assert_eq!(missing.status, 422);
+    assert_eq!(
+        missing.body["errors"]["business"][0],
+        "The business field is required."
+    );
+
     let mut unknown_field = serde_json::to_value(sample(Scenario::Clean, false)).unwrap();
     unknown_field["business"]["colour"] = json!("red");
     let answer = app.post("/api/v2/applications", unknown_field).await;

@@ -70,6 +70,9 @@ async fn list_is_newest_first_and_pages() {
     assert!(bad_limit.body["errors"]["limit"].is_array());
     let bad_before = app.get(&format!("{base}?before=x")).await;
     assert_eq!(bad_before.status, 422);
+    let repeated = app.get(&format!("{base}?limit=1&limit=2")).await;
+    assert_eq!(repeated.status, 400);
+    assert_eq!(repeated.body["meta"]["error_code"], "invalid_query");
     app.shutdown().await;
 }
 
@@ -99,7 +102,15 @@ async fn logs_are_scoped_to_application_and_tenant() {
         .await;
     assert_eq!(unknown_log.status, 404);
 
-    for bad in ["abc", "-1", "0", "1.5", "99999999999999999999999"] {
+    for bad in [
+        "abc",
+        "-1",
+        "0",
+        "1.5",
+        "+1",
+        "01",
+        "99999999999999999999999",
+    ] {
         let answer = app
             .get(&format!(
                 "/api/v2/applications/{application_id}/data_orch/{bad}"

@@ -167,31 +167,99 @@ async fn execute_cannot_use_other_tenant_data() {
     app.shutdown().await;
 }
 
+async fn execute_with_key(
+    app: &TestApp,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = app
+        .http
+        .post(format!("{}{EXECUTE}", app.base))
+        .bearer_auth(&app.token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 #[tokio::test]
-async fn execute_idempotency_key_returns_same_log() {
+async fn idempotency_key_returns_first_log() {
     let app = TestApp::start().await;
     let application_id = app
         .create_application(&sample(Scenario::Clean, false))
         .await;
     let body = json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id });
-    let mut ids = Vec::new();
-    for _ in 0..2 {
-        let response = app
-            .http
-            .post(format!("{}{EXECUTE}", app.base))
-            .bearer_auth(&app.token)
-            .header("Idempotency-Key", "order-42")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        let answer: serde_json::Value = response.json().await.unwrap();
-        ids.push(answer["data"]["id"].as_i64().unwrap());
-    }
-    assert_eq!(ids[0], ids[1]);
+
+    let (status, first) = execute_with_key(&app, "order-42", &body).await;
+    assert_eq!(status, 200, "{first}");
+    let log_id = first["data"]["id"].as_i64().unwrap();
+    let finished = app.wait_for_status(&application_id, log_id, &[4]).await;
+
+    let (status, repeat) = execute_with_key(&app, "order-42", &body).await;
+    assert_eq!(status, 200, "{repeat}");
+    assert_eq!(repeat["data"]["id"], log_id);
+    assert_eq!(
+        repeat["data"]["status"], 4,
+        "a repeat shows the stored log, not a new pending one"
+    );
+    assert_eq!(repeat["data"]["created_at"], finished["created_at"]);
+
+    let other_application = app.create_application(&sample(Scenario::Clean, true)).await;
+    let other_body =
+        json!({ "template_id": FUNDING_TEMPLATE, "application_id": other_application });
+    let (status, reused) = execute_with_key(&app, "order-42", &other_body).await;
+    assert_eq!(status, 422, "{reused}");
+    assert_eq!(reused["meta"]["error_code"], "idempotency_key_reused");
+
     let without_key = app.execute(FUNDING_TEMPLATE, &application_id).await;
-    assert_ne!(without_key, ids[0]);
+    assert_ne!(without_key, log_id);
+    let other_tenant = app
+        .request(
+            Method::POST,
+            EXECUTE,
+            Some(&app.other_token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        other_tenant.status, 422,
+        "tenant B cannot see tenant A's application"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_keyed_executes_create_one_run() {
+    let app = TestApp::start().await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let body = json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id });
+
+    let calls = (0..8).map(|_| execute_with_key(&app, "burst-1", &body));
+    let answers = futures::future::join_all(calls).await;
+
+    let ids: std::collections::BTreeSet<i64> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body["data"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    for (status, body) in &answers {
+        assert!(*status == 200 || *status == 409, "{status} {body}");
+    }
+    let list = app
+        .get(&format!("/api/v2/applications/{application_id}/data_orch"))
+        .await;
+    assert_eq!(
+        list.body["data"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        list.body
+    );
     app.shutdown().await;
 }
 

@@ -8,10 +8,11 @@ use dataorch_storage::entities::applications;
 use dataorch_storage::queries;
 use serde_json::{Value, json};
 
+use super::body_errors::field_error;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, FieldErrors};
-use crate::extract::JsonObject;
+use crate::error::ApiError;
+use crate::extract::{JsonObject, normalize_id};
 use crate::views;
 
 /// `POST /api/v2/applications`: registers application data for later runs.
@@ -23,18 +24,7 @@ pub async fn create(
     let data: ApplicationData =
         serde_path_to_error::deserialize(Value::Object(body)).map_err(|error| {
             let path = error.path().to_string();
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
-            let inner = error.into_inner().to_string();
-            let mut errors = FieldErrors::new();
-            errors.insert(
-                field.clone(),
-                vec![format!("The {field} field is invalid: {inner}.")],
-            );
-            ApiError::validation(errors)
+            ApiError::validation(field_error(&path, &error.into_inner().to_string()))
         })?;
     data.validate().map_err(ApiError::validation)?;
 
@@ -62,7 +52,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let row = queries::application(&state.db, &caller.tenant_id, &id)
+    let row = queries::application(&state.db, &caller.tenant_id, &normalize_id(&id))
         .await
         .map_err(ApiError::database)?
         .ok_or_else(|| ApiError::not_found("Application"))?;

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use dataorch_storage::entities::logs;
 use dataorch_storage::queries;
@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::consistency;
 use crate::error::ApiError;
-use crate::extract::parse_log_id;
+use crate::extract::{ApiQuery, normalize_id, parse_log_id};
 use crate::views;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -28,7 +28,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(application_id): Path<String>,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_LIMIT,
@@ -56,6 +56,7 @@ pub async fn list(
             }
         },
     };
+    let application_id = normalize_id(&application_id);
     let include_steps = query
         .include
         .as_deref()
@@ -83,9 +84,10 @@ pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((application_id, log_id)): Path<(String, String)>,
-    Query(query): Query<super::IncludeQuery>,
+    ApiQuery(query): ApiQuery<super::IncludeQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let log_id = parse_log_id(&log_id)?;
+    let application_id = normalize_id(&application_id);
     let row = find_log(&state, &caller, log_id).await?;
     if row.application_id != application_id {
         return Err(ApiError::not_found("Log"));

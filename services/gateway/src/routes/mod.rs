@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource.
 
 pub mod applications;
+mod body_errors;
 pub mod health;
 pub mod logs;
 pub mod orchestration;

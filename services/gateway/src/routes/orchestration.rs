@@ -16,8 +16,9 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::consistency;
 use crate::error::{ApiError, FieldErrors};
-use crate::extract::{JsonObject, parse_log_id, required_string};
+use crate::extract::{JsonObject, normalize_id, parse_log_id, required_string};
 use crate::routes::logs::find_log;
+use crate::{idempotency, views};
 
 /// Longest `comment` accepted on a continue, in characters.
 const MAX_COMMENT_CHARS: usize = 2_000;
@@ -47,6 +48,9 @@ pub async fn execute(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let (template_id, application_id) = (normalize_id(&template_id), normalize_id(&application_id));
+    let client_key = idempotency::header_key(&headers)?;
+    require_broker(&state)?;
 
     let template_row = queries::published_template(&state.db, &caller.tenant_id, &template_id)
         .await
@@ -74,6 +78,19 @@ pub async fn execute(
     let application: ApplicationData = serde_json::from_str(&application_row.data)
         .map_err(|e| ApiError::internal("decoding stored application", e))?;
 
+    // A keyed repeat returns the first request's log.
+    let hash = idempotency::body_hash(&template_row.id, &application_id);
+    let claim = match &client_key {
+        Some(client_key) => Some(
+            idempotency::claim(&state.idempotency, &caller.tenant_id, client_key, &hash).await?,
+        ),
+        None => None,
+    };
+    if let Some(idempotency::Claim::Done { log_id }) = claim {
+        let row = find_log(&state, &caller, log_id).await?;
+        return Ok(log_response(views::log(&row), &application_id, log_id));
+    }
+
     let created_at = now_micros();
     let command = ExecuteCommand {
         tenant_id: caller.tenant_id.clone(),
@@ -82,10 +99,9 @@ pub async fn execute(
         template,
         application,
     };
-    // NOTE: an Idempotency-Key is honoured through JetStream's duplicate window (two
-    // minutes); a repeat after that window starts a second run.
-    let message_id =
-        idempotency_key(&headers)?.map(|key| format!("execute:{}:{key}", caller.tenant_id));
+    let message_id = client_key
+        .as_deref()
+        .map(|key| idempotency::message_id(&caller.tenant_id, key));
     let envelope =
         CommandEnvelope::new(Command::Execute(Box::new(command)), trace_context(&headers));
     let (sequence, duplicate) = state
@@ -94,7 +110,18 @@ pub async fn execute(
         .await
         .map_err(ApiError::broker)?;
     let log_id = sequence as i64;
+    if let Some(
+        idempotency::Claim::New { key, revision } | idempotency::Claim::Resume { key, revision },
+    ) = &claim
+    {
+        idempotency::finish(&state.idempotency, key, *revision, &hash, log_id).await;
+    }
     tracing::info!(log.id = log_id, template.id = %template_row.id, application.id = %application_id, tenant.id = %caller.tenant_id, duplicate, "run accepted");
+    if duplicate {
+        // JetStream kept the first command of this message id: answer with its log.
+        let row = find_log(&state, &caller, log_id).await?;
+        return Ok(log_response(views::log(&row), &application_id, log_id));
+    }
 
     let log = json!({
         "id": log_id,
@@ -109,12 +136,29 @@ pub async fn execute(
         "template_id": template_row.id,
         "template_version": template_row.version,
     });
+    Ok(log_response(log, &application_id, log_id))
+}
+
+/// `200 {"data": log}` with the log's `Location`.
+fn log_response(log: Value, application_id: &str, log_id: i64) -> axum::response::Response {
     let location = format!("/api/v2/applications/{application_id}/data_orch/{log_id}");
     let mut response = (StatusCode::OK, Json(json!({ "data": log }))).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
-    Ok(response)
+    response
+}
+
+/// Rejects a write at once while NATS is disconnected, instead of letting it wait for the
+/// publish deadline.
+fn require_broker(state: &AppState) -> Result<(), ApiError> {
+    if state.broker.is_connected() {
+        Ok(())
+    } else {
+        Err(ApiError::broker(
+            dataorch_messaging::MessagingError::Unavailable("not connected".into()),
+        ))
+    }
 }
 
 /// `PUT /api/v2/data_orchestration/{log_id}/continue_pass`: continues a halted run as pass.
@@ -147,12 +191,22 @@ pub async fn continue_pass(
             None
         }
     };
+    for key in body.keys() {
+        if key != "application_id" && key != "comment" {
+            errors
+                .entry(key.clone())
+                .or_default()
+                .push(format!("The {key} field is not allowed."));
+        }
+    }
     let Some(application_id) = application_id else {
         return Err(ApiError::validation(errors));
     };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let application_id = normalize_id(&application_id);
+    require_broker(&state)?;
 
     let row = find_log(&state, &caller, log_id).await?;
     if row.application_id != application_id {
@@ -214,24 +268,6 @@ pub async fn continue_pass(
         );
     }
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
-}
-
-/// Reads the `Idempotency-Key` header: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let valid = value.to_str().ok().filter(|text| {
-        !text.is_empty() && text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic())
-    });
-    match valid {
-        Some(text) => Ok(Some(text.to_string())),
-        None => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
-            "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
-        )),
-    }
 }
 
 /// Carries an incoming W3C `traceparent` into the command.

@@ -54,6 +54,10 @@ async fn calls_counted_per_key_and_endpoint() {
                 "POST /kyb/v1/businesses": 2,
                 "GET /kyb/v1/businesses/{id}": 1
             },
+            "successes": {
+                "POST /kyb/v1/businesses": 2,
+                "GET /kyb/v1/businesses/{id}": 1
+            },
             "total": 3
         })
     );
@@ -85,7 +89,7 @@ async fn unknown_key_has_zero_calls() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.json,
-        json!({ "key": "never-used", "calls": {}, "total": 0 })
+        json!({ "key": "never-used", "calls": {}, "successes": {}, "total": 0 })
     );
 }
 
@@ -118,6 +122,8 @@ async fn injected_failures_are_counted() {
     assert_eq!(bad_body.status().as_u16(), 400);
     let reply = sandbox.get("/_sandbox/calls/failures").await;
     assert_eq!(reply.json["total"], cases.len() as u64 + 1);
+    // Only `malformed` answers 200; the others are errors and are not successes.
+    assert_eq!(reply.json["successes"], json!({ "POST /business_credit/v1/search": 1 }));
 }
 
 #[tokio::test]
@@ -130,7 +136,7 @@ async fn admin_and_health_not_counted() {
     sandbox.get("/kyb/unknown/path").await;
 
     let all = sandbox.get("/_sandbox/calls").await;
-    assert_eq!(all.json, json!({ "calls": {} }));
+    assert_eq!(all.json, json!({ "calls": {}, "successes": {} }));
 }
 
 #[tokio::test]
@@ -144,7 +150,7 @@ async fn delete_resets_counters() {
     let all = sandbox.get("/_sandbox/calls").await;
 
     assert_eq!(deleted.status, 204);
-    assert_eq!(all.json, json!({ "calls": {} }));
+    assert_eq!(all.json, json!({ "calls": {}, "successes": {} }));
 }
 
 #[tokio::test]
