@@ -123,7 +123,10 @@ async fn injected_failures_are_counted() {
     let reply = sandbox.get("/_sandbox/calls/failures").await;
     assert_eq!(reply.json["total"], cases.len() as u64 + 1);
     // Only `malformed` answers 200; the others are errors and are not successes.
-    assert_eq!(reply.json["successes"], json!({ "POST /business_credit/v1/search": 1 }));
+    assert_eq!(
+        reply.json["successes"],
+        json!({ "POST /business_credit/v1/search": 1 })
+    );
 }
 
 #[tokio::test]
