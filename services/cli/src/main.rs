@@ -57,6 +57,27 @@ enum Command {
         #[command(subcommand)]
         command: SamplesCommand,
     },
+    /// Inspect and redrive commands that workers quarantined.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// List quarantined commands, oldest first, with why each was quarantined.
+    List {
+        /// Most entries to print.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Publish a quarantined command again (after fixing its cause) and remove it from the
+    /// dead-letter stream.
+    Redrive {
+        /// The dead-letter sequence printed by `list`.
+        sequence: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +196,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "imported {} version {} for tenant {tenant}",
                 template.short_id, template.version
             );
+            Ok(())
+        }
+        Command::DeadLetters { command } => {
+            settings.validate()?;
+            let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;
+            match command {
+                DeadLettersCommand::List { limit } => {
+                    let letters = broker.dead_letters(limit).await?;
+                    if letters.is_empty() {
+                        println!("no quarantined commands");
+                    }
+                    for letter in letters {
+                        println!(
+                            "{}\t{}\toriginal {} #{}\tdeliveries {}\t{}",
+                            letter.sequence,
+                            letter.quarantined_at,
+                            letter.original_subject,
+                            letter.original_sequence,
+                            letter.deliveries,
+                            letter.reason
+                        );
+                    }
+                }
+                DeadLettersCommand::Redrive { sequence } => {
+                    let new_sequence = broker.redrive(sequence).await?;
+                    println!("dead letter {sequence} published again as command {new_sequence}");
+                }
+            }
             Ok(())
         }
         Command::Samples {

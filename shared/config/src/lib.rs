@@ -60,6 +60,9 @@ pub struct NatsSettings {
     pub replicas: usize,
     /// Deadline for connecting and for each JetStream request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Window in which JetStream drops a command whose message id it has already stored,
+    /// in seconds.
+    pub duplicate_window_secs: u64,
 }
 
 impl Default for NatsSettings {
@@ -70,6 +73,7 @@ impl Default for NatsSettings {
             subject_prefix: "dataorch".into(),
             replicas: 1,
             request_timeout_ms: 5_000,
+            duplicate_window_secs: 120,
         }
     }
 }
@@ -134,6 +138,9 @@ pub struct WorkerSettings {
     pub max_deliver: i64,
     /// Largest provider response body accepted, in bytes.
     pub max_response_bytes: usize,
+    /// After SIGTERM, how long runs in flight may take to finish before their commands are
+    /// released to other workers, in seconds.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for WorkerSettings {
@@ -143,6 +150,7 @@ impl Default for WorkerSettings {
             ack_wait_secs: 30,
             max_deliver: 5,
             max_response_bytes: 2 * 1024 * 1024,
+            shutdown_grace_secs: 20,
         }
     }
 }
@@ -299,6 +307,12 @@ impl Settings {
         }
         if !(1..=5).contains(&self.nats.replicas) {
             return Err(invalid("nats.replicas", "must be between 1 and 5"));
+        }
+        if self.nats.duplicate_window_secs == 0 {
+            return Err(invalid(
+                "nats.duplicate_window_secs",
+                "must be greater than 0",
+            ));
         }
         if self.nats.request_timeout_ms == 0 {
             return Err(invalid("nats.request_timeout_ms", "must be greater than 0"));

@@ -51,7 +51,26 @@ pub struct Broker {
     pub names: Names,
     commands: Stream,
     events: Stream,
+    dead_letters: Stream,
 }
+
+/// A quarantined command, as stored in the dead-letter stream.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// Sequence in the dead-letter stream, used to redrive it.
+    pub sequence: u64,
+    pub original_subject: String,
+    pub original_sequence: u64,
+    pub deliveries: u64,
+    pub reason: String,
+    pub quarantined_at: String,
+    pub payload: Bytes,
+}
+
+const REASON_HEADER: &str = "Dataorch-Reason";
+const ORIGINAL_SUBJECT_HEADER: &str = "Dataorch-Original-Subject";
+const ORIGINAL_SEQUENCE_HEADER: &str = "Dataorch-Original-Sequence";
+const DELIVERIES_HEADER: &str = "Dataorch-Deliveries";
 
 fn unavailable(error: impl std::fmt::Display) -> MessagingError {
     MessagingError::Unavailable(error.to_string())
@@ -91,7 +110,7 @@ impl Broker {
                 storage: StorageType::File,
                 num_replicas: settings.replicas,
                 allow_direct: true,
-                duplicate_window: Duration::from_secs(120),
+                duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
                 ..StreamConfig::default()
             },
         )
@@ -111,12 +130,27 @@ impl Broker {
         )
         .await?;
 
+        let dead_letters = ensure_stream(
+            &jetstream,
+            StreamConfig {
+                name: names.dead_letter_stream.clone(),
+                description: Some("Commands dataorch workers could not process".into()),
+                subjects: vec![names.dead_letter_subject()],
+                retention: RetentionPolicy::Limits,
+                storage: StorageType::File,
+                num_replicas: settings.replicas,
+                ..StreamConfig::default()
+            },
+        )
+        .await?;
+
         Ok(Broker {
             client,
             jetstream,
             names,
             commands,
             events,
+            dead_letters,
         })
     }
 
@@ -306,6 +340,126 @@ impl Broker {
     /// Whether the client is connected to NATS right now.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Copies a command that could not be processed into the dead-letter stream, with why.
+    pub async fn quarantine(
+        &self,
+        original_subject: &str,
+        original_sequence: u64,
+        deliveries: i64,
+        payload: Bytes,
+        reason: &str,
+    ) -> Result<u64, MessagingError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGINAL_SUBJECT_HEADER, original_subject);
+        headers.insert(
+            ORIGINAL_SEQUENCE_HEADER,
+            original_sequence.to_string().as_str(),
+        );
+        headers.insert(DELIVERIES_HEADER, deliveries.to_string().as_str());
+        // Header values are single lines; keep the reason short and printable.
+        let reason: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(500)
+            .collect();
+        headers.insert(REASON_HEADER, reason.as_str());
+        let message = PublishMessage::build()
+            .payload(payload)
+            .headers(headers)
+            .message_id(format!("dead:{original_sequence}"));
+        let ack = self
+            .jetstream
+            .send_publish(self.names.dead_letter_subject(), message)
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(ack.sequence)
+    }
+
+    /// Lists quarantined commands, oldest first, at most `limit`.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, MessagingError> {
+        let mut stream = self.dead_letters.clone();
+        let state = stream.info().await.map_err(unavailable)?.state.clone();
+        let mut letters = Vec::new();
+        if state.messages == 0 {
+            return Ok(letters);
+        }
+        let mut sequence = state.first_sequence;
+        while sequence <= state.last_sequence && letters.len() < limit {
+            match self.dead_letter(sequence).await {
+                Ok(letter) => letters.push(letter),
+                Err(MessagingError::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+            sequence += 1;
+        }
+        Ok(letters)
+    }
+
+    /// Reads one quarantined command.
+    pub async fn dead_letter(&self, sequence: u64) -> Result<DeadLetter, MessagingError> {
+        use async_nats::jetstream::stream::RawMessageErrorKind;
+        let message =
+            self.dead_letters
+                .get_raw_message(sequence)
+                .await
+                .map_err(|error| match error.kind() {
+                    RawMessageErrorKind::NoMessageFound => {
+                        MessagingError::NotFound(format!("dead letter {sequence}"))
+                    }
+                    _ => unavailable(error),
+                })?;
+        let header = |name: &str| {
+            message
+                .headers
+                .get(name)
+                .map(|value| value.as_str().to_string())
+                .unwrap_or_default()
+        };
+        Ok(DeadLetter {
+            sequence,
+            original_subject: header(ORIGINAL_SUBJECT_HEADER),
+            original_sequence: header(ORIGINAL_SEQUENCE_HEADER).parse().unwrap_or(0),
+            deliveries: header(DELIVERIES_HEADER).parse().unwrap_or(0),
+            reason: header(REASON_HEADER),
+            quarantined_at: message.time.to_string(),
+            payload: message.payload,
+        })
+    }
+
+    /// Publishes a quarantined command again to its original subject, then removes it from
+    /// the dead-letter stream. Returns the new command's sequence.
+    pub async fn redrive(&self, sequence: u64) -> Result<u64, MessagingError> {
+        let letter = self.dead_letter(sequence).await?;
+        let commands_prefix = format!(
+            "{}.",
+            self.names
+                .commands_filter()
+                .trim_end_matches('>')
+                .trim_end_matches('.')
+        );
+        if !letter.original_subject.starts_with(&commands_prefix) {
+            return Err(MessagingError::Invalid(format!(
+                "dead letter {sequence} came from `{}`, not a commands subject",
+                letter.original_subject
+            )));
+        }
+        let message = PublishMessage::build().payload(letter.payload.clone());
+        let ack = self
+            .jetstream
+            .send_publish(letter.original_subject.clone(), message)
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        self.dead_letters
+            .delete_message(sequence)
+            .await
+            .map_err(unavailable)?;
+        Ok(ack.sequence)
     }
 
     /// Returns the last sequence of the commands and events streams.

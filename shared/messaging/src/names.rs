@@ -5,6 +5,8 @@ use dataorch_config::NatsSettings;
 pub struct Names {
     pub commands_stream: String,
     pub events_stream: String,
+    /// Commands that could not be processed, kept for inspection and redrive.
+    pub dead_letter_stream: String,
     /// Durable consumer shared by every worker replica.
     pub worker_consumer: String,
     pub projector_commands_consumer: String,
@@ -18,6 +20,7 @@ impl Names {
         Names {
             commands_stream: format!("{stream}_COMMANDS"),
             events_stream: format!("{stream}_EVENTS"),
+            dead_letter_stream: format!("{stream}_DEAD_LETTERS"),
             worker_consumer: format!("{stream}_worker"),
             projector_commands_consumer: format!("{stream}_projector_commands"),
             projector_events_consumer: format!("{stream}_projector_events"),
@@ -39,6 +42,10 @@ impl Names {
 
     pub fn event_subject(&self, log_id: i64) -> String {
         format!("{}.events.{log_id}", self.subject_prefix)
+    }
+
+    pub fn dead_letter_subject(&self) -> String {
+        format!("{}.dead.commands", self.subject_prefix)
     }
 
     pub fn events_filter(&self) -> String {

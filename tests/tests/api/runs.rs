@@ -121,7 +121,7 @@ steps:
 
     assert_eq!(log["status"], 4, "{log}");
     assert_eq!(step(&log, "owners")["attempts"], 3);
-    let key = dataorch_worker_key(log_id, "owners");
+    let key = format!("{}-owner0", dataorch_worker_key(log_id, "owners"));
     let calls = app.sandbox_calls(&key).await;
     assert_eq!(
         calls["calls"]["POST /consumer_credit/v2/credit-report"], 3,

@@ -33,6 +33,7 @@ pub(super) async fn reports(
             "addOns": { "riskModels": { "modelIndicator": ["V4"] }, "fraudShield": "Y" },
         });
         let answer = call
+            .for_item(&format!("owner{index}"))
             .send(Method::POST, "/v2/credit-report", Some(&request))
             .await?;
         let profile = answer

@@ -18,9 +18,10 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Returns the idempotency key of every provider call made by step `step_key` of run
+/// Returns the idempotency key of the provider calls made by step `step_key` of run
 /// `log_id`. It is the same for every attempt and every worker, so a provider that honours
-/// it bills a step once however often it is retried or taken over.
+/// it bills a step once however often it is retried or taken over. A step that makes one
+/// paid call per owner appends `-owner<index>`.
 pub fn idempotency_key(log_id: i64, step_key: &str) -> String {
     format!("dataorch-{log_id}-{step_key}")
 }
@@ -108,7 +109,18 @@ impl ProviderClient {
     }
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// Returns a call whose idempotency key has `suffix` appended, for a step that makes
+    /// one paid call per item (one credit report per owner).
+    pub(crate) fn for_item(&self, suffix: &str) -> Call<'a> {
+        Call {
+            client: self.client,
+            connection: self.connection,
+            idempotency_key: format!("{}-{suffix}", self.idempotency_key),
+            headers: self.headers,
+        }
+    }
+
     /// Sends one request and returns the JSON body of a 2xx answer.
     pub(crate) async fn send(
         &self,
