@@ -9,13 +9,16 @@ mod database;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dataorch::nats::NatsServer;
 use dataorch::samples::{self, Scenario};
 use dataorch::stack::Stack;
 use dataorch_config::{Secret, Settings};
 use dataorch_contracts::application::ApplicationData;
 use dataorch_contracts::template::{Template, TemplateStatus};
+use dataorch_messaging::Broker;
 use dataorch_storage::DatabaseConnection;
+use futures::StreamExt;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -32,6 +35,7 @@ pub const TENANT_B: &str = "tenant-b";
 pub struct Options {
     pub workers: usize,
     pub ack_wait_secs: u64,
+    pub duplicate_window_secs: u64,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
         Options {
             workers: 2,
             ack_wait_secs: 10,
+            duplicate_window_secs: 120,
         }
     }
 }
@@ -86,6 +91,7 @@ impl TestApp {
         settings.database.url = Secret::new(database.url.clone());
         settings.database.max_connections = 4;
         settings.worker.ack_wait_secs = options.ack_wait_secs;
+        settings.nats.duplicate_window_secs = options.duplicate_window_secs;
         settings.gateway.consistency_timeout_ms = 5_000;
 
         let gateway = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -295,4 +301,87 @@ pub fn sample(scenario: Scenario, large: bool) -> ApplicationData {
                 && (a.loan.requested_amount >= samples::LARGE_REQUEST_USD) == large
         })
         .expect("a sample with this scenario exists")
+}
+
+/// Reads every message of the events stream (or of one run's subject) in order.
+pub async fn stream_messages(
+    broker: &Broker,
+    events: bool,
+    subject: Option<String>,
+) -> Vec<(u64, Bytes)> {
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    let name = if events {
+        &broker.names.events_stream
+    } else {
+        &broker.names.commands_stream
+    };
+    let mut stream = broker
+        .jetstream
+        .get_stream(name)
+        .await
+        .expect("stream exists");
+    let last = stream
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence;
+    let filter = subject.unwrap_or_else(|| {
+        if events {
+            broker.names.events_filter()
+        } else {
+            broker.names.commands_filter()
+        }
+    });
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: filter,
+            ..OrderedConfig::default()
+        })
+        .await
+        .expect("ordered consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut collected = Vec::new();
+    loop {
+        let next =
+            tokio::time::timeout(std::time::Duration::from_millis(500), messages.next()).await;
+        let Ok(Some(message)) = next else { break };
+        let message = message.expect("message");
+        let info = message.info().expect("metadata");
+        let (sequence, pending) = (info.stream_sequence, info.pending);
+        collected.push((sequence, message.payload.clone()));
+        if pending == 0 || sequence >= last {
+            break;
+        }
+    }
+    collected
+}
+
+/// Checks from a run's events that no step ran again after it finished: each step has at
+/// most one `step_finished`, and no `step_started` follows it. Returns the provider steps
+/// that finished, by key.
+pub async fn assert_steps_never_rerun(broker: &Broker, log_id: i64) -> Vec<String> {
+    use dataorch_contracts::events::EventKind;
+    let messages = stream_messages(broker, true, Some(broker.names.event_subject(log_id))).await;
+    let mut finished: Vec<String> = Vec::new();
+    for (sequence, payload) in &messages {
+        let event = dataorch_messaging::decode_event(payload).expect("event decodes");
+        match &event.event {
+            EventKind::StepStarted { step, .. } => {
+                assert!(
+                    !finished.contains(step),
+                    "log {log_id}: step {step} started again at {sequence} after it finished"
+                );
+            }
+            EventKind::StepFinished { step, .. } => {
+                assert!(
+                    !finished.contains(step),
+                    "log {log_id}: step {step} finished twice"
+                );
+                finished.push(step.clone());
+            }
+            _ => {}
+        }
+    }
+    finished
 }

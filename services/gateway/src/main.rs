@@ -2,6 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = dataorch_telemetry::shutdown_signal();
     let settings = dataorch_telemetry::load_settings_from_args()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(format!("{e:#}")));
     settings
@@ -13,12 +14,5 @@ async fn main() -> anyhow::Result<()> {
     let db = dataorch_storage::connect(&settings.database).await?;
     let listener = tokio::net::TcpListener::bind(&settings.gateway.listen).await?;
 
-    dataorch_gateway::run(
-        settings,
-        broker,
-        db,
-        listener,
-        dataorch_telemetry::shutdown_signal(),
-    )
-    .await
+    dataorch_gateway::run(settings, broker, db, listener, shutdown).await
 }

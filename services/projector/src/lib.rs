@@ -1,15 +1,15 @@
 //! The projector: the only writer of the log read model.
 //!
 //! It reads the commands stream (execute commands become `pending` rows) and the events
-//! stream (each event's run snapshot becomes the run's rows) with ordered consumers that
-//! start after the offsets stored in `projection_offsets`. Each batch is written in one
+//! stream (each event's run snapshot becomes the run's rows) with ephemeral pull consumers
+//! that start after the offsets stored in `projection_offsets`. Each batch is written in one
 //! transaction together with the new offset, so a crash between the write and the next
 //! batch replays at most that batch, and replaying changes nothing: rows are upserted only
 //! when the incoming event sequence is newer than the one the row reflects. Pointed at an
 //! empty database, the projector rebuilds the whole read model from the streams.
 //!
-//! When a stream read fails (broker restart, network fault), the projector waits one
-//! second and resumes from the stored offset. Run one projector per database.
+//! When a stream read fails (broker restart, network fault, missed heartbeats), the
+//! projector waits one second and resumes from the stored offset with a new consumer. Run one projector per database.
 
 mod apply;
 
@@ -22,6 +22,9 @@ use dataorch_messaging::Broker;
 use dataorch_storage::{COMMANDS_OFFSET, DatabaseConnection, EVENTS_OFFSET, queries};
 use futures::StreamExt;
 use tokio::sync::watch;
+
+/// Idle heartbeat requested from the server; two missed ones end the read with an error.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 pub use apply::{apply_command_batch, apply_event_batch};
 
@@ -86,7 +89,9 @@ async fn project_stream(
     }
 }
 
-/// Reads from the stored offset until stopped; returns `Ok` only when stopped.
+/// Reads from the stored offset until stopped; returns `Ok` only when stopped. Any read
+/// error, including a missed heartbeat after a broker restart, returns `Err` so that the
+/// caller starts again from the stored offset with a new consumer.
 async fn project_once(
     broker: &Broker,
     db: &DatabaseConnection,
@@ -102,11 +107,14 @@ async fn project_once(
     let offset = queries::projection_offset(db, stream_name)
         .await
         .context("reading projection offset")?;
-    let consumer = broker.ordered_consumer(events, offset + 1).await?;
+    let consumer = broker.replay_consumer(events, offset + 1).await?;
     let messages = consumer
+        .stream()
+        .max_messages_per_batch(batch_size)
+        .heartbeat(HEARTBEAT)
         .messages()
         .await
-        .context("opening ordered consumer")?;
+        .context("opening the stream consumer")?;
     let mut batches = messages.ready_chunks(batch_size);
     tracing::debug!(
         stream = stream_name,
@@ -114,6 +122,7 @@ async fn project_once(
         "projecting"
     );
 
+    let mut expected = offset + 1;
     loop {
         let batch = tokio::select! {
             batch = batches.next() => batch,
@@ -129,6 +138,10 @@ async fn project_once(
                 .info()
                 .map_err(|e| anyhow::anyhow!("message without metadata: {e}"))?
                 .stream_sequence;
+            if sequence < expected {
+                anyhow::bail!("the {stream_name} stream went back from {expected} to {sequence}");
+            }
+            expected = sequence + 1;
             messages.push((sequence, message.payload.clone()));
         }
         if events {

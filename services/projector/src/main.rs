@@ -2,6 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = dataorch_telemetry::shutdown_signal();
     let settings = dataorch_telemetry::load_settings_from_args()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(format!("{e:#}")));
     settings
@@ -12,5 +13,5 @@ async fn main() -> anyhow::Result<()> {
     let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;
     let db = dataorch_storage::connect(&settings.database).await?;
 
-    dataorch_projector::run(settings, broker, db, dataorch_telemetry::shutdown_signal()).await
+    dataorch_projector::run(settings, broker, db, shutdown).await
 }

@@ -2,6 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let shutdown = dataorch_telemetry::shutdown_signal();
     let settings = dataorch_telemetry::load_settings_from_args()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(format!("{e:#}")));
     settings
@@ -11,5 +12,5 @@ async fn main() -> anyhow::Result<()> {
 
     let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;
 
-    dataorch_worker::run(settings, broker, dataorch_telemetry::shutdown_signal()).await
+    dataorch_worker::run(settings, broker, shutdown).await
 }

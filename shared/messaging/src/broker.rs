@@ -85,6 +85,11 @@ impl Broker {
             .request_timeout(Some(timeout))
             .retry_on_initial_connect()
             .max_reconnects(None)
+            // Reconnect within a second of the server coming back, instead of the client's
+            // default backoff of several seconds.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
+            })
             .name("dataorch")
             .connect(&settings.url)
             .await
@@ -284,16 +289,16 @@ impl Broker {
         upsert_consumer(&self.commands, config).await
     }
 
-    /// Creates an ordered consumer that reads the commands stream (or the events stream when
-    /// `events` is true) in sequence order from `start_sequence`. The projector uses it with
-    /// the sequence after its stored offset, so the database, not the broker, records how far
-    /// it got, and an empty database replays the whole stream.
-    pub async fn ordered_consumer(
+    /// Creates an ephemeral pull consumer that reads the commands stream (or the events
+    /// stream when `events` is true) in sequence order from `start_sequence`, without acks.
+    /// The projector uses it with the sequence after its stored offset, so the database, not
+    /// the broker, records how far it got, and an empty database replays the whole stream.
+    /// The server deletes the consumer a minute after its reader goes away.
+    pub async fn replay_consumer(
         &self,
         events: bool,
         start_sequence: u64,
-    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::OrderedConfig>, MessagingError>
-    {
+    ) -> Result<PullConsumer, MessagingError> {
         let (stream, filter) = if events {
             (&self.events, self.names.events_filter())
         } else {
@@ -304,10 +309,12 @@ impl Broker {
         } else {
             DeliverPolicy::ByStartSequence { start_sequence }
         };
-        let config = pull::OrderedConfig {
+        let config = pull::Config {
             filter_subject: filter,
             deliver_policy,
-            ..pull::OrderedConfig::default()
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..pull::Config::default()
         };
         stream.create_consumer(config).await.map_err(unavailable)
     }

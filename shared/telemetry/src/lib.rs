@@ -20,9 +20,12 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<()> {
                 settings.log_level
             )
         })?;
+    // Colours only on a terminal, so that log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
+        .with_target(true)
+        .with_ansi(ansi);
     let result = match settings.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
@@ -67,25 +70,34 @@ fn binary_name() -> String {
     std::env::args().next().unwrap_or_else(|| "dataorch".into())
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Returns a future that resolves on SIGTERM or SIGINT (Ctrl-C). The signal handlers are
+/// installed when this is called, not when the future is first polled, so a signal that
+/// arrives while the service is still connecting is not lost and does not kill the process.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => tracing::info!("received SIGTERM; shutting down"),
+                        _ = interrupt.recv() => tracing::info!("received SIGINT; shutting down"),
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    tracing::info!("received Ctrl-C; shutting down");
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("received Ctrl-C; shutting down"),
-        _ = terminate => tracing::info!("received SIGTERM; shutting down"),
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("received Ctrl-C; shutting down");
     }
 }
 

@@ -2,72 +2,17 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use dataorch::samples::Scenario;
 use dataorch_contracts::events::{EventKind, RunEvent};
 use dataorch_contracts::state::RunState;
 use dataorch_contracts::status::StepStatus;
 use dataorch_contracts::time::now_micros;
-use dataorch_messaging::{Broker, MessagingError, decode_event};
+use dataorch_messaging::{MessagingError, decode_event};
 use dataorch_tests::{
     FUNDING_TEMPLATE, Options, TestApp, TestDatabase, assert_same_read_model, dump_read_model,
-    sample,
+    sample, stream_messages,
 };
-use futures::StreamExt;
 use serde_json::json;
-
-/// Reads every message of the events stream (or of one run's subject) in order.
-async fn stream_messages(
-    broker: &Broker,
-    events: bool,
-    subject: Option<String>,
-) -> Vec<(u64, Bytes)> {
-    use async_nats::jetstream::consumer::pull::OrderedConfig;
-    let name = if events {
-        &broker.names.events_stream
-    } else {
-        &broker.names.commands_stream
-    };
-    let mut stream = broker
-        .jetstream
-        .get_stream(name)
-        .await
-        .expect("stream exists");
-    let last = stream
-        .info()
-        .await
-        .expect("stream info")
-        .state
-        .last_sequence;
-    let filter = subject.unwrap_or_else(|| {
-        if events {
-            broker.names.events_filter()
-        } else {
-            broker.names.commands_filter()
-        }
-    });
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            filter_subject: filter,
-            ..OrderedConfig::default()
-        })
-        .await
-        .expect("ordered consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut collected = Vec::new();
-    loop {
-        let next = tokio::time::timeout(Duration::from_millis(500), messages.next()).await;
-        let Ok(Some(message)) = next else { break };
-        let message = message.expect("message");
-        let info = message.info().expect("metadata");
-        let (sequence, pending) = (info.stream_sequence, info.pending);
-        collected.push((sequence, message.payload.clone()));
-        if pending == 0 || sequence >= last {
-            break;
-        }
-    }
-    collected
-}
 
 async fn finished_funding_runs(app: &TestApp, count: usize) -> Vec<(String, i64)> {
     let scenarios = [

@@ -1,5 +1,7 @@
 use dataorch::samples::Scenario;
-use dataorch_tests::{FUNDING_TEMPLATE, TENANT_A, TestApp, sample};
+use dataorch_contracts::commands::{Command, CommandEnvelope, ContinueCommand};
+use dataorch_contracts::time::now_micros;
+use dataorch_tests::{FUNDING_TEMPLATE, Options, TENANT_A, TestApp, sample};
 use reqwest::Method;
 use serde_json::json;
 
@@ -232,6 +234,27 @@ async fn idempotency_key_returns_first_log() {
 }
 
 #[tokio::test]
+async fn idempotency_key_outlives_duplicate_window() {
+    let app = TestApp::start_with(Options {
+        duplicate_window_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let body = json!({ "template_id": FUNDING_TEMPLATE, "application_id": application_id });
+
+    let (_, first) = execute_with_key(&app, "late-retry", &body).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let (status, repeat) = execute_with_key(&app, "late-retry", &body).await;
+
+    assert_eq!(status, 200, "{repeat}");
+    assert_eq!(repeat["data"]["id"], first["data"]["id"]);
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn concurrent_keyed_executes_create_one_run() {
     let app = TestApp::start().await;
     let application_id = app
@@ -382,6 +405,69 @@ async fn continue_pass_rejects_bad_requests() {
     let log = app.log(&application_id, log_id).await;
     assert_eq!(log["status"], 3);
     assert_eq!(log["overrides"].as_array().unwrap().len(), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_continue_never_passes_later_halt() {
+    let app = TestApp::start().await;
+    let template = app
+        .add_template(
+            TENANT_A,
+            r#"
+id: 9a1b2c3d-0000-4000-8000-000000000010
+short_id: two-reviews
+name: Two reviews
+version: 1
+steps:
+  - {key: first, type: review, reason: FIRST}
+  - {key: second, type: review, needs: [first], reason: SECOND}
+"#,
+        )
+        .await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let log_id = app.execute(&template.id, &application_id).await;
+    app.wait_for_status(&application_id, log_id, &[3]).await;
+    let path = format!("/api/v2/data_orchestration/{log_id}/continue_pass");
+    let answer = app
+        .put(&path, json!({ "application_id": application_id }))
+        .await;
+    assert_eq!(answer.status, 202);
+    let log = app.wait_for_status(&application_id, log_id, &[3]).await;
+    assert_eq!(log["overrides"].as_array().unwrap().len(), 1, "{log}");
+
+    // The continue for `first`, delivered again long after (a new message id, so JetStream
+    // stores it), must not pass the halt at `second`.
+    let stale = ContinueCommand {
+        tenant_id: TENANT_A.into(),
+        log_id,
+        application_id: application_id.clone(),
+        step_key: "first".into(),
+        actor: "replayed".into(),
+        comment: None,
+        requested_at: now_micros(),
+    };
+    let envelope = CommandEnvelope::new(Command::Continue(stale), Default::default());
+    app.stack()
+        .broker
+        .publish_command(&envelope, Some("stale-continue"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.wait_for_projection().await;
+
+    let log = app.log(&application_id, log_id).await;
+    assert_eq!(log["status"], 3, "{log}");
+    assert_eq!(log["overrides"].as_array().unwrap().len(), 1, "{log}");
+    let second = log["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "second")
+        .unwrap();
+    assert_eq!(second["outcome"], "review");
     app.shutdown().await;
 }
 
