@@ -36,14 +36,19 @@ pub struct Options {
     pub workers: usize,
     pub ack_wait_secs: u64,
     pub duplicate_window_secs: u64,
+    pub max_deliver: i64,
+    pub max_response_bytes: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        let worker = dataorch_config::WorkerSettings::default();
         Options {
             workers: 2,
             ack_wait_secs: 10,
             duplicate_window_secs: 120,
+            max_deliver: worker.max_deliver,
+            max_response_bytes: worker.max_response_bytes,
         }
     }
 }
@@ -92,6 +97,8 @@ impl TestApp {
         settings.database.max_connections = 4;
         settings.worker.ack_wait_secs = options.ack_wait_secs;
         settings.nats.duplicate_window_secs = options.duplicate_window_secs;
+        settings.worker.max_deliver = options.max_deliver;
+        settings.worker.max_response_bytes = options.max_response_bytes;
         settings.gateway.consistency_timeout_ms = 5_000;
 
         let gateway = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -136,7 +136,8 @@ pub struct WorkerSettings {
     pub ack_wait_secs: u64,
     /// Deliveries of one command before JetStream stops redelivering it.
     pub max_deliver: i64,
-    /// Largest provider response body accepted, in bytes.
+    /// Largest provider response body accepted, in bytes. Step outputs travel in run events,
+    /// and a NATS message is at most 1 MiB by default, so keep this well below that.
     pub max_response_bytes: usize,
     /// After SIGTERM, how long runs in flight may take to finish before their commands are
     /// released to other workers, in seconds.
@@ -149,7 +150,7 @@ impl Default for WorkerSettings {
             max_concurrent_runs: 256,
             ack_wait_secs: 30,
             max_deliver: 5,
-            max_response_bytes: 2 * 1024 * 1024,
+            max_response_bytes: 512 * 1024,
             shutdown_grace_secs: 20,
         }
     }

@@ -1,6 +1,6 @@
 use chrono::DateTime;
 use dataorch::samples::Scenario;
-use dataorch_tests::{FUNDING_TEMPLATE, TENANT_A, TestApp, sample};
+use dataorch_tests::{FUNDING_TEMPLATE, Options, TENANT_A, TestApp, sample};
 use serde_json::{Value, json};
 
 fn step<'a>(log: &'a Value, key: &str) -> &'a Value {
@@ -345,5 +345,172 @@ async fn halted_funding_run_continues_to_pass() {
     assert_eq!(step(&log, "decision")["outcome"], "fail");
     assert_eq!(step(&log, "large_request_review")["status"], "completed");
     assert_eq!(log["overrides"][0]["step"], "decision");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_action_completes_run_early() {
+    let app = TestApp::start().await;
+    let template = app
+        .add_template(
+            TENANT_A,
+            r#"
+id: 9a1b2c3d-0000-4000-8000-000000000007
+short_id: stop-early
+name: Stop early
+version: 1
+steps:
+  - key: gate
+    type: rule
+    rules: [{when: 'application.loan.requested_amount > 0.0', outcome: fail, reason: DECLINED}]
+    on: {fail: stop}
+  - {key: never, type: review, needs: [gate]}
+"#,
+        )
+        .await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let log_id = app.execute(&template.id, &application_id).await;
+    let log = app
+        .wait_for_status(&application_id, log_id, &[3, 4, 5])
+        .await;
+
+    assert_eq!(log["status"], 4, "{log}");
+    assert_eq!(log["outcome"], "fail");
+    assert_eq!(step(&log, "gate")["reason"], "DECLINED");
+    assert_eq!(step(&log, "never")["status"], "skipped");
+    app.shutdown().await;
+}
+
+async fn provider_template(
+    app: &TestApp,
+    id_suffix: &str,
+    provider: &str,
+    scenario: &str,
+    timeout_ms: u64,
+) -> String {
+    let yaml = format!(
+        r#"
+id: 9a1b2c3d-0000-4000-8000-0000000001{id_suffix}
+short_id: provider-{id_suffix}
+name: Provider {scenario}
+version: 1
+steps:
+  - key: credit
+    type: provider
+    provider: {provider}
+    timeout_ms: {timeout_ms}
+    headers: {{X-Sandbox-Scenario: "{scenario}"}}
+    retry: {{max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 20, jitter: 0.0}}
+"#
+    );
+    app.add_template(TENANT_A, &yaml).await.id
+}
+
+#[tokio::test]
+async fn malformed_and_huge_answers_fail_step() {
+    let app = TestApp::start().await;
+    let malformed = provider_template(&app, "01", "business_credit", "malformed", 5_000).await;
+    let huge = provider_template(&app, "02", "business_credit", "huge", 5_000).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+
+    let malformed_log = app.execute(&malformed, &application_id).await;
+    let huge_log = app.execute(&huge, &application_id).await;
+
+    let log = app
+        .wait_for_status(&application_id, malformed_log, &[4, 5])
+        .await;
+    assert_eq!(log["status"], 5, "{log}");
+    let error = log["internal_error"].as_str().unwrap();
+    assert!(error.contains("invalid JSON"), "{error}");
+    assert!(error.contains("after 2 attempt(s)"), "{error}");
+
+    let log = app
+        .wait_for_status(&application_id, huge_log, &[4, 5])
+        .await;
+    assert_eq!(log["status"], 5, "{log}");
+    let error = log["internal_error"].as_str().unwrap();
+    assert!(error.contains("exceeds 524288 bytes"), "{error}");
+    assert!(
+        error.contains("after 1 attempt(s)"),
+        "a too-large body is not retried: {error}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn hanging_provider_does_not_starve_others() {
+    let app = TestApp::start().await;
+    let hanging = provider_template(&app, "03", "business_credit", "timeout", 4_000).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let mut hung = Vec::new();
+    for _ in 0..5 {
+        hung.push(app.execute(&hanging, &application_id).await);
+    }
+
+    // While five runs wait on a provider that never answers, a normal run still finishes.
+    let started = std::time::Instant::now();
+    let normal = app.execute(FUNDING_TEMPLATE, &application_id).await;
+    let log = app
+        .wait_for_status(&application_id, normal, &[3, 4, 5])
+        .await;
+    assert_eq!(log["status"], 4, "{log}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let first = app.log(&application_id, hung[0]).await;
+    assert_eq!(
+        first["status"], 2,
+        "the hanging run is still waiting: {first}"
+    );
+
+    for log_id in hung {
+        let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
+        assert!(
+            log["internal_error"]
+                .as_str()
+                .unwrap()
+                .contains("timed out after 4000 ms"),
+            "{log}"
+        );
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn unrecordable_run_is_quarantined_and_errored() {
+    // Accept bodies larger than a NATS message; KYB keeps the whole business object (padding
+    // included) as its output, so the step's event cannot be stored.
+    let options = Options {
+        max_deliver: 2,
+        max_response_bytes: 8 << 20,
+        ..Options::default()
+    };
+    let app = TestApp::start_with(options).await;
+    let huge = provider_template(&app, "04", "kyb", "huge", 10_000).await;
+    let application_id = app
+        .create_application(&sample(Scenario::Clean, false))
+        .await;
+    let log_id = app.execute(&huge, &application_id).await;
+
+    let log = app.wait_for_status(&application_id, log_id, &[4, 5]).await;
+
+    assert_eq!(log["status"], 5, "{log}");
+    let error = log["internal_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("quarantined: failed on each of 2 deliveries"),
+        "{error}"
+    );
+    let letters = app.stack().broker.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].original_sequence, log_id as u64);
+    assert_eq!(letters[0].deliveries, 2);
     app.shutdown().await;
 }
