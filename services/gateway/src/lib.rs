@@ -9,6 +9,7 @@ mod consistency;
 mod error;
 mod extract;
 mod idempotency;
+mod openapi;
 mod routes;
 mod views;
 
@@ -70,6 +71,7 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         .nest("/api/v2", api)
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .merge(openapi::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
