@@ -38,6 +38,8 @@ pub struct Options {
     pub duplicate_window_secs: u64,
     pub max_deliver: i64,
     pub max_response_bytes: usize,
+    /// Changes any other setting before the stack starts.
+    pub configure: fn(&mut Settings),
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             duplicate_window_secs: 120,
             max_deliver: worker.max_deliver,
             max_response_bytes: worker.max_response_bytes,
+            configure: |_| {},
         }
     }
 }
@@ -99,6 +102,7 @@ impl TestApp {
         settings.nats.duplicate_window_secs = options.duplicate_window_secs;
         settings.worker.max_deliver = options.max_deliver;
         settings.worker.max_response_bytes = options.max_response_bytes;
+        (options.configure)(&mut settings);
         settings.gateway.consistency_timeout_ms = 5_000;
 
         let gateway = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::Utc;
 use dataorch_contracts::template::{Template, TemplateStatus};
-use dataorch_storage::entities::api_keys;
 use dataorch_storage::{DatabaseConnection, queries};
 
 /// Creates the tenant if needed and a new API key for it; returns the token, which is shown
@@ -16,19 +15,9 @@ pub async fn create_api_key(
     tenant_id: &str,
     key_name: &str,
 ) -> anyhow::Result<String> {
-    let now = Utc::now();
-    queries::ensure_tenant(db, tenant_id, tenant_id, now).await?;
-    let token = format!("do_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let key = api_keys::Model {
-        id: uuid::Uuid::new_v4().to_string(),
-        tenant_id: tenant_id.to_string(),
-        name: key_name.to_string(),
-        key_hash: dataorch_gateway::hash_token(&token),
-        created_at: now,
-        revoked_at: None,
-    };
-    queries::insert_api_key(db, key).await?;
-    Ok(token)
+    Ok(dataorch_gateway::keys::create(db, tenant_id, key_name)
+        .await?
+        .token)
 }
 
 /// Validates a template file and saves it for the tenant, published unless `draft`.

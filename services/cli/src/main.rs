@@ -57,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: SamplesCommand,
     },
+    /// Print a new random `security.data_key` (base64 of 32 bytes).
+    DataKey,
     /// Inspect and redrive commands that workers quarantined.
     DeadLetters {
         #[command(subcommand)]
@@ -89,6 +91,13 @@ enum KeysCommand {
         #[arg(long)]
         name: String,
     },
+    /// List a tenant's keys (id, name, created, revoked); tokens are never shown again.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by id; it stops working at once on every gateway.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -155,15 +164,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys {
-            command: KeysCommand::Create { tenant, name },
-        } => {
+        Command::Keys { command } => {
             let db = dataorch_storage::connect(&settings.database).await?;
-            let token = admin::create_api_key(&db, &tenant, &name).await?;
-            println!("{token}");
-            eprintln!(
-                "API key `{name}` created for tenant `{tenant}`; the token above is shown only once."
-            );
+            match command {
+                KeysCommand::Create { tenant, name } => {
+                    anyhow::ensure!(
+                        dataorch_gateway::keys::valid_name(&tenant)
+                            && dataorch_gateway::keys::valid_name(&name),
+                        "tenant and key names must be 1 to 64 letters, digits, `-`, `_` or `.`"
+                    );
+                    let created = dataorch_gateway::keys::create(&db, &tenant, &name).await?;
+                    println!("{}", created.token);
+                    eprintln!(
+                        "API key `{name}` ({}) created for tenant `{tenant}`; the token above is shown only once.",
+                        created.key.id
+                    );
+                }
+                KeysCommand::List { tenant } => {
+                    let keys = dataorch_gateway::keys::list(&db, &tenant).await?;
+                    if keys.is_empty() {
+                        println!("no keys for tenant {tenant}");
+                    }
+                    for key in keys {
+                        let revoked = key
+                            .revoked_at
+                            .map_or("active".to_string(), |at| format!("revoked {at}"));
+                        println!(
+                            "{}\t{}\tcreated {}\t{revoked}",
+                            key.id, key.name, key.created_at
+                        );
+                    }
+                }
+                KeysCommand::Revoke { id } => match dataorch_gateway::keys::revoke(&db, &id).await?
+                {
+                    Some(key) => println!(
+                        "revoked key {} ({}) of tenant {}",
+                        key.id, key.name, key.tenant_id
+                    ),
+                    None => anyhow::bail!(
+                        "no API key has id {id}; `dataorch keys list --tenant T` shows the ids"
+                    ),
+                },
+            }
             Ok(())
         }
         Command::Templates {
@@ -196,6 +238,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "imported {} version {} for tenant {tenant}",
                 template.short_id, template.version
             );
+            Ok(())
+        }
+        Command::DataKey => {
+            println!("{}", dataorch_contracts::sealing::DataKey::generate());
             Ok(())
         }
         Command::DeadLetters { command } => {

@@ -75,6 +75,11 @@ impl Stack {
         settings.providers.business_credit.base_url = format!("{base}/business_credit");
         settings.providers.consumer_credit.base_url = format!("{base}/consumer_credit");
         settings.providers.bank_data.base_url = format!("{base}/bank_data");
+        if settings.security.data_key.expose().is_empty() {
+            // A local stack is one process, so a key of its own is enough.
+            settings.security.data_key =
+                dataorch_config::Secret::new(dataorch_contracts::sealing::DataKey::generate());
+        }
         settings.validate_gateway()?;
         settings.validate_worker()?;
         settings.validate_projector()?;

@@ -53,12 +53,25 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     )
                 }
             })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("The request body is not valid JSON: {error}."),
-            )
+        let value = crate::strict_json::parse(&bytes).map_err(|error| match error {
+            crate::strict_json::StrictError::Syntax(message) => {
+                let message = if message.contains("recursion limit") {
+                    "The request body is nested more than 128 levels deep.".to_string()
+                } else {
+                    format!("The request body is not valid JSON: {message}.")
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+            }
+            crate::strict_json::StrictError::Content { path, message } => {
+                let field = if path.is_empty() {
+                    "body".to_string()
+                } else {
+                    path
+                };
+                let mut errors = crate::error::FieldErrors::new();
+                errors.insert(field.clone(), vec![format!("The {field} field {message}.")]);
+                ApiError::validation(errors)
+            }
         })?;
         match value {
             Value::Object(map) => Ok(JsonObject(map)),
@@ -93,7 +106,7 @@ pub fn required_string(
                 .push(format!("The {label} field is required."));
             None
         }
-        Some(Value::String(text)) if text.len() > 200 => {
+        Some(Value::String(text)) if text.chars().count() > 200 => {
             errors.entry(field.to_string()).or_default().push(format!(
                 "The {label} field must not be greater than 200 characters."
             ));

@@ -9,8 +9,12 @@ mod consistency;
 mod error;
 mod extract;
 mod idempotency;
+pub mod keys;
 mod openapi;
+mod ratelimit;
 mod routes;
+mod server;
+mod strict_json;
 mod views;
 
 use std::future::Future;
@@ -36,6 +40,11 @@ pub struct AppState {
     pub broker: Broker,
     /// Execute `Idempotency-Key` records.
     pub idempotency: async_nats::jetstream::kv::Store,
+    /// Token of the key-administration endpoints; empty disables them.
+    pub admin_token: dataorch_config::Secret,
+    pub rate_limits: ratelimit::RateLimits,
+    /// Seals personal fields in execute commands.
+    pub data_key: dataorch_contracts::sealing::DataKey,
     pub db: DatabaseConnection,
     /// Longest wait for the read model to reflect the caller's writes.
     pub consistency_timeout: Duration,
@@ -66,9 +75,21 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
             "/data_orchestration/{log_id}/continue_pass",
             put(routes::orchestration::continue_pass),
         );
+    let api = api.layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
 
     Router::new()
         .nest("/api/v2", api)
+        .route(
+            "/admin/v1/tenants/{tenant_id}/keys",
+            post(routes::admin::create_key).get(routes::admin::list_keys),
+        )
+        .route(
+            "/admin/v1/keys/{key_id}",
+            axum::routing::delete(routes::admin::revoke_key),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .merge(openapi::routes())
@@ -158,15 +179,33 @@ pub async fn run(
     let state = AppState {
         broker,
         idempotency,
+        admin_token: settings.gateway.admin_token.clone(),
+        rate_limits: ratelimit::RateLimits::new(&settings.rate_limit),
+        data_key: dataorch_contracts::sealing::DataKey::from_base64(
+            settings.security.data_key.expose(),
+        )?,
         db,
         consistency_timeout: Duration::from_millis(settings.gateway.consistency_timeout_ms),
     };
+    let rate_limits = state.rate_limits.clone();
     let app = router(&settings, state);
+    // Forget idle keys' buckets once a minute, so memory follows the active keys only.
+    let shrinker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            rate_limits.shrink();
+        }
+    });
     let address = listener.local_addr()?;
     tracing::info!(%address, "gateway listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = server::Limits {
+        header_read_timeout: Duration::from_millis(settings.gateway.header_read_timeout_ms),
+        max_header_bytes: settings.gateway.max_header_bytes,
+    };
+    let served = server::serve(listener, app, limits, shutdown).await;
+    shrinker.abort();
+    served?;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -24,6 +24,7 @@ use crate::run::{RunOutcome, drive};
 /// What every command handler shares.
 struct Context {
     broker: Broker,
+    data_key: dataorch_contracts::sealing::DataKey,
     providers: Arc<ProviderClient>,
     ack_wait: Duration,
     max_deliver: i64,
@@ -52,6 +53,9 @@ pub async fn run(
         .context("binding the worker consumer")?;
     let (release, released) = watch::channel(false);
     let context = Arc::new(Context {
+        data_key: dataorch_contracts::sealing::DataKey::from_base64(
+            settings.security.data_key.expose(),
+        )?,
         broker,
         providers: Arc::new(ProviderClient::new(
             &settings.providers,
@@ -186,7 +190,7 @@ async fn handle(context: &Context, message: async_nats::jetstream::Message) {
     let keepalive = tokio::spawn(keep_alive(acker.clone(), context.ack_wait));
     let mut released = context.released.clone();
     let result = tokio::select! {
-        result = drive(&context.broker, &context.providers, log_id, envelope, delivered) => Some(result),
+        result = drive(&context.broker, &context.providers, &context.data_key, log_id, envelope, delivered) => Some(result),
         _ = released.wait_for(|released| *released) => None,
     };
     keepalive.abort();

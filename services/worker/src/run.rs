@@ -8,6 +8,7 @@ use dataorch_contracts::commands::{
     Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext,
 };
 use dataorch_contracts::events::{EventKind, RunEvent};
+use dataorch_contracts::sealing::DataKey;
 use dataorch_contracts::state::RunState;
 use dataorch_contracts::status::{RunStatus, StepStatus};
 use dataorch_contracts::template::{OutcomeAction, Step};
@@ -61,17 +62,28 @@ impl Cursor<'_> {
 pub async fn drive(
     broker: &Broker,
     providers: &Arc<ProviderClient>,
+    data_key: &DataKey,
     log_id: i64,
     envelope: CommandEnvelope,
     delivered: i64,
 ) -> Result<RunOutcome, MessagingError> {
-    let (execute, continue_command, trace_context) = match envelope.command {
+    let (mut execute, continue_command, trace_context) = match envelope.command {
         Command::Execute(command) => (*command, None, envelope.trace_context),
         Command::Continue(command) => {
             let (execute, trace_context) = broker.execute_command(command.log_id).await?;
             (execute, Some(command), trace_context)
         }
     };
+
+    // Personal fields arrive sealed; a command this worker cannot open (another data key)
+    // fails, is retried and in the end quarantined, so it can be redriven once fixed.
+    execute.application = data_key
+        .open(
+            &execute.application,
+            &execute.tenant_id,
+            &execute.application_id,
+        )
+        .map_err(|error| MessagingError::Invalid(format!("log {log_id}: {error}")))?;
 
     let stored = broker.last_event(log_id).await?;
     let (state, sequence) = match stored {

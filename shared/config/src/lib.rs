@@ -45,6 +45,54 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub providers: ProviderSettings,
     pub telemetry: TelemetrySettings,
+    pub rate_limit: RateLimitSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Base64 of the 32-byte key that seals personal fields in commands; the same on every
+    /// gateway and worker. `dataorch data-key` prints a new one.
+    pub data_key: Secret,
+}
+
+/// Per-key request limits of the gateway, counted in each replica's memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Quota of every key whose tenant has none of its own.
+    pub default: RateLimitQuota,
+    /// Quotas by tenant id, for the keys of that tenant.
+    pub tenants: std::collections::HashMap<String, RateLimitQuota>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            default: RateLimitQuota::default(),
+            tenants: Default::default(),
+        }
+    }
+}
+
+/// `burst` requests at once, refilled at `per_second` requests per second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitQuota {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitQuota {
+    fn default() -> Self {
+        RateLimitQuota {
+            per_second: 100,
+            burst: 200,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +160,14 @@ pub struct GatewaySettings {
     pub request_timeout_ms: u64,
     /// How long an execute `Idempotency-Key` is remembered, in seconds.
     pub idempotency_ttl_secs: u64,
+    /// Time a client has to send a request's headers, in milliseconds; slower connections
+    /// are closed, so idle or slowloris connections cannot pile up.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers), in bytes; larger heads get 431.
+    pub max_header_bytes: usize,
+    /// Bearer token of the key-administration endpoints (`/admin/v1/...`); empty disables
+    /// them.
+    pub admin_token: Secret,
 }
 
 impl Default for GatewaySettings {
@@ -122,6 +178,9 @@ impl Default for GatewaySettings {
             consistency_timeout_ms: 3_000,
             request_timeout_ms: 15_000,
             idempotency_ttl_secs: 86_400,
+            header_read_timeout_ms: 5_000,
+            max_header_bytes: 16 * 1024,
+            admin_token: Secret::default(),
         }
     }
 }
@@ -337,11 +396,53 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_data_key(&self) -> Result<(), ConfigError> {
+        let key = self.security.data_key.expose().trim();
+        // Base64 of 32 bytes is 44 characters ending in one `=`; the sealing code checks
+        // the alphabet when it decodes the key.
+        let valid = key.len() == 44 && key.ends_with('=') && !key.ends_with("==");
+        if !valid {
+            return Err(invalid(
+                "security.data_key",
+                "must be 32 bytes in base64, the same on every gateway and worker; `dataorch data-key` prints a new one",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate_gateway(&self) -> Result<(), ConfigError> {
         self.validate()?;
+        self.validate_data_key()?;
         parse_listen("gateway.listen", &self.gateway.listen)?;
         if self.gateway.body_limit_bytes < 1024 {
             return Err(invalid("gateway.body_limit_bytes", "must be at least 1024"));
+        }
+        let admin_token = self.gateway.admin_token.expose();
+        if !admin_token.is_empty() && admin_token.len() < 32 {
+            return Err(invalid(
+                "gateway.admin_token",
+                "must be empty (admin endpoints off) or at least 32 characters",
+            ));
+        }
+        let quotas =
+            std::iter::once(&self.rate_limit.default).chain(self.rate_limit.tenants.values());
+        if quotas
+            .into_iter()
+            .any(|quota| quota.per_second == 0 || quota.burst == 0)
+        {
+            return Err(invalid(
+                "rate_limit",
+                "every per_second and burst must be greater than 0",
+            ));
+        }
+        if self.gateway.header_read_timeout_ms == 0 {
+            return Err(invalid(
+                "gateway.header_read_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        if self.gateway.max_header_bytes < 8192 {
+            return Err(invalid("gateway.max_header_bytes", "must be at least 8192"));
         }
         if self.gateway.idempotency_ttl_secs < 60 {
             return Err(invalid(
@@ -360,6 +461,7 @@ impl Settings {
 
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
         self.validate()?;
+        self.validate_data_key()?;
         if self.worker.max_concurrent_runs == 0 {
             return Err(invalid(
                 "worker.max_concurrent_runs",
@@ -453,9 +555,20 @@ mod tests {
     fn defaults_validate() {
         let settings = Settings::load_from(None, with_env(&[])).unwrap();
         assert_eq!(settings, Settings::default());
-        settings.validate_gateway().unwrap();
-        settings.validate_worker().unwrap();
         settings.validate_projector().unwrap();
+        let error = settings.validate_gateway().unwrap_err().to_string();
+        assert!(error.contains("security.data_key"), "{error}");
+
+        let with_key = Settings::load_from(
+            None,
+            with_env(&[(
+                "DATAORCH__SECURITY__DATA_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )]),
+        )
+        .unwrap();
+        with_key.validate_gateway().unwrap();
+        with_key.validate_worker().unwrap();
     }
 
     #[test]
@@ -489,6 +602,7 @@ mod tests {
     #[test]
     fn invalid_value_names_key() {
         let mut settings = Settings::default();
+        settings.security.data_key = Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         settings.gateway.listen = "localhost".into();
         let error = settings.validate_gateway().unwrap_err().to_string();
         assert!(error.contains("gateway.listen"), "{error}");
@@ -505,6 +619,7 @@ mod tests {
     fn shipped_file_lists_valid_keys() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local/dataorch.toml");
         let settings = Settings::load_from(Some(&path), with_env(&[])).unwrap();
-        settings.validate_worker().unwrap();
+        assert_eq!(settings, Settings::default(), "the file lists the defaults");
+        settings.validate_projector().unwrap();
     }
 }

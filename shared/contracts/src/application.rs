@@ -283,10 +283,10 @@ fn mask_date(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn sample() -> ApplicationData {
+    pub fn sample() -> ApplicationData {
         ApplicationData {
             external_id: Some("ext-1".into()),
             business: Business {

@@ -10,6 +10,7 @@ pub mod application;
 pub mod commands;
 pub mod events;
 pub mod rules;
+pub mod sealing;
 pub mod state;
 pub mod status;
 pub mod template;

@@ -243,3 +243,34 @@ pub async fn projection_offset(db: &impl ConnectionTrait, stream: &str) -> Resul
         .map(|row| u64::try_from(row.sequence).unwrap_or(0))
         .unwrap_or(0))
 }
+
+/// Lists a tenant's API keys, newest first, revoked ones included.
+pub async fn api_keys(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+) -> Result<Vec<api_keys::Model>, DbErr> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(tenant_id))
+        .order_by_desc(api_keys::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Marks a key revoked; returns the key, or `None` when no key has this id. Revoking twice
+/// keeps the first revocation time.
+pub async fn revoke_api_key(
+    db: &impl ConnectionTrait,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<api_keys::Model>, DbErr> {
+    let Some(key) = api_keys::Entity::find_by_id(id.to_string()).one(db).await? else {
+        return Ok(None);
+    };
+    if key.revoked_at.is_some() {
+        return Ok(Some(key));
+    }
+    let mut active: api_keys::ActiveModel = key.into();
+    active.revoked_at = Set(Some(at));
+    let updated = sea_orm::ActiveModelTrait::update(active, db).await?;
+    Ok(Some(updated))
+}

@@ -2,6 +2,7 @@
 //! nats-server.
 
 mod applications;
+mod hardening;
 mod invariants;
 mod logs;
 mod orchestration;

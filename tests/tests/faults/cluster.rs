@@ -133,6 +133,10 @@ impl Cluster {
             ),
             ("DATAORCH_SANDBOX_LATENCY_MS".to_string(), "20".to_string()),
             ("RUST_LOG".to_string(), "info".to_string()),
+            (
+                "DATAORCH__SECURITY__DATA_KEY".to_string(),
+                dataorch_contracts::sealing::DataKey::generate(),
+            ),
         ];
         for kind in ["kyb", "business_credit", "consumer_credit", "bank_data"] {
             let key = format!("DATAORCH__PROVIDERS__{}__BASE_URL", kind.to_uppercase());

@@ -332,3 +332,55 @@ async fn poison_command_is_quarantined_and_redriven() {
     );
     cluster.stop();
 }
+
+#[tokio::test]
+async fn cli_manages_keys() {
+    let cluster = Cluster::start(1, 3).await;
+    let created = cluster.cli(&[
+        "keys",
+        "create",
+        "--tenant",
+        "tenant-a",
+        "--name",
+        "batch-job",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert!(token.starts_with("do_"), "{token}");
+
+    let templates = format!(
+        "{}/api/v2/data_orchestration/templates",
+        cluster.gateway_url
+    );
+    let status = |token: String| {
+        let request = cluster.http.get(&templates).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(token.clone()).await, 200);
+
+    let listed = cluster.cli(&["keys", "list", "--tenant", "tenant-a"]);
+    let listing = String::from_utf8_lossy(&listed.stdout).to_string();
+    let line = listing
+        .lines()
+        .find(|line| line.contains("batch-job"))
+        .expect("the new key is listed");
+    assert!(!listing.contains(&token), "a listing never shows tokens");
+    let key_id = line.split('\t').next().unwrap();
+
+    let revoked = cluster.cli(&["keys", "revoke", key_id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert_eq!(status(token).await, 401, "revocation takes effect at once");
+
+    let unknown = cluster.cli(&["keys", "revoke", "no-such-key"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no API key has id"));
+    cluster.stop();
+}

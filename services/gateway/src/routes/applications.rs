@@ -13,9 +13,35 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonObject, normalize_id};
+use crate::openapi;
 use crate::views;
 
 /// `POST /api/v2/applications`: registers application data for later runs.
+#[utoipa::path(
+    post,
+    path = "/api/v2/applications",
+    operation_id = "createApplication",
+    tag = "applications",
+    summary = "Register an application",
+    description = "Registers the business, owners, requested loan and bank link that template \
+        steps read. A field that is not in the schema is rejected with 422 naming it. The \
+        answer masks owners' SSNs to their last four digits, dates of birth to their year and \
+        the bank link token to its last four characters.",
+    security(("bearerAuth" = [])),
+    request_body(content = openapi::ApplicationInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The application, personal fields masked.", body = openapi::ApplicationEnvelope),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 408, response = openapi::RequestTimeout),
+        (status = 413, response = openapi::PayloadTooLarge),
+        (status = 415, response = openapi::UnsupportedMediaType),
+        (status = 422, response = openapi::ValidationFailed),
+        (status = 429, response = openapi::TooManyRequests),
+        (status = 500, response = openapi::InternalError),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -47,6 +73,26 @@ pub async fn create(
 }
 
 /// `GET /api/v2/applications/{id}`: the application with personal fields masked.
+#[utoipa::path(
+    get,
+    path = "/api/v2/applications/{id}",
+    operation_id = "showApplication",
+    tag = "applications",
+    summary = "Show an application",
+    description = "The application with personal fields masked, as `POST /api/v2/applications` \
+        returned it.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The application's id.")),
+    responses(
+        (status = 200, description = "The application, personal fields masked.", body = openapi::ApplicationEnvelope),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 404, response = openapi::NotFound),
+        (status = 408, response = openapi::RequestTimeout),
+        (status = 429, response = openapi::TooManyRequests),
+        (status = 500, response = openapi::InternalError),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,

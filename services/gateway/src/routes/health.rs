@@ -6,13 +6,40 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::AppState;
+use crate::openapi;
 
 /// Liveness: the process answers. Checks no dependency.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    summary = "Liveness",
+    description = "Returns 200 while the process serves requests. Checks no dependency.",
+    responses(
+        (status = 200, description = "The process is up.", body = openapi::Liveness),
+        (status = 408, response = openapi::RequestTimeout),
+    ),
+)]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// Readiness: NATS is connected and the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "health",
+    summary = "Readiness",
+    description = "200 when NATS is connected and the database responds, else 503. The body \
+        names the dependency that is down.",
+    responses(
+        (status = 200, description = "Ready.", body = openapi::Readiness),
+        (status = 408, response = openapi::RequestTimeout),
+        (status = 503, description = "NATS or the database is down.", body = openapi::Readiness),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let nats = state.broker.client.connection_state() == async_nats::connection::State::Connected;
     let database = state.db.execute_unprepared("SELECT 1").await.is_ok();

@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::consistency;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, normalize_id, parse_log_id};
+use crate::openapi;
 use crate::views;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -24,6 +25,30 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v2/applications/{application_id}/data_orch`: the application's logs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v2/applications/{application_id}/data_orch",
+    operation_id = "listLogs",
+    tag = "data orchestration",
+    summary = "List an application's logs",
+    description = "The application's logs, newest first. Without parameters this behaves \
+        like the reference API; `limit` and `before` page through the list.",
+    security(("bearerAuth" = [])),
+    params(
+        ("application_id" = String, Path, description = "The application's id."),
+        openapi::LogListParams,
+    ),
+    responses(
+        (status = 200, description = "The logs, newest first.", body = openapi::LogListEnvelope),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 404, response = openapi::NotFound),
+        (status = 408, response = openapi::RequestTimeout),
+        (status = 422, response = openapi::ValidationFailed),
+        (status = 429, response = openapi::TooManyRequests),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +105,30 @@ pub async fn list(
 }
 
 /// `GET /api/v2/applications/{application_id}/data_orch/{log_id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/applications/{application_id}/data_orch/{log_id}",
+    operation_id = "showLog",
+    tag = "data orchestration",
+    summary = "Show one log",
+    description = "One log of the application. 404 for an unknown log, a log of another \
+        application or tenant, or a `log_id` that is not a positive integer.",
+    security(("bearerAuth" = [])),
+    params(
+        ("application_id" = String, Path, description = "The application's id."),
+        ("log_id" = i64, Path, minimum = 1, description = "The log's id."),
+        openapi::IncludeParams,
+    ),
+    responses(
+        (status = 200, description = "The log.", body = openapi::LogEnvelope),
+        (status = 400, response = openapi::BadRequest),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 404, response = openapi::NotFound),
+        (status = 408, response = openapi::RequestTimeout),
+        (status = 429, response = openapi::TooManyRequests),
+        (status = 503, response = openapi::ServiceUnavailable),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource.
 
+pub mod admin;
 pub mod applications;
 mod body_errors;
 pub mod health;
