@@ -53,26 +53,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     )
                 }
             })?;
-        let value = crate::strict_json::parse(&bytes).map_err(|error| match error {
-            crate::strict_json::StrictError::Syntax(message) => {
-                let message = if message.contains("recursion limit") {
-                    "The request body is nested more than 128 levels deep.".to_string()
-                } else {
-                    format!("The request body is not valid JSON: {message}.")
-                };
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", message)
-            }
-            crate::strict_json::StrictError::Content { path, message } => {
-                let field = if path.is_empty() {
-                    "body".to_string()
-                } else {
-                    path
-                };
-                let mut errors = crate::error::FieldErrors::new();
-                errors.insert(field.clone(), vec![format!("The {field} field {message}.")]);
-                ApiError::validation(errors)
-            }
-        })?;
+        let value =
+            dataorch_contracts::strict_json::parse(&bytes).map_err(|error| match error {
+                dataorch_contracts::strict_json::StrictError::Syntax(message) => {
+                    let message = if message.contains("recursion limit") {
+                        "The request body is nested more than 128 levels deep.".to_string()
+                    } else {
+                        format!("The request body is not valid JSON: {message}.")
+                    };
+                    ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+                }
+                dataorch_contracts::strict_json::StrictError::Content { path, message } => {
+                    let field = if path.is_empty() {
+                        "body".to_string()
+                    } else {
+                        path
+                    };
+                    let mut errors = crate::error::FieldErrors::new();
+                    errors.insert(field.clone(), vec![format!("The {field} field {message}.")]);
+                    ApiError::validation(errors)
+                }
+            })?;
         match value {
             Value::Object(map) => Ok(JsonObject(map)),
             _ => Err(ApiError::new(

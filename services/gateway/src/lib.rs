@@ -14,7 +14,6 @@ mod openapi;
 mod ratelimit;
 mod routes;
 mod server;
-mod strict_json;
 mod views;
 
 use std::future::Future;

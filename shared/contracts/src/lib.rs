@@ -13,6 +13,7 @@ pub mod rules;
 pub mod sealing;
 pub mod state;
 pub mod status;
+pub mod strict_json;
 pub mod template;
 pub mod time;
 

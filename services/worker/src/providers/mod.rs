@@ -176,8 +176,16 @@ impl<'a> Call<'a> {
                 || status == StatusCode::REQUEST_TIMEOUT;
             return Err(ProviderError { message, retryable });
         }
-        serde_json::from_slice(&bytes).map_err(|error| {
-            ProviderError::retryable(format!("{endpoint} returned invalid JSON: {error}"))
+        // Strict parsing: an answer with a key twice or a number beyond 2^53 is ambiguous, so
+        // it fails the attempt like invalid JSON rather than being read one way silently.
+        dataorch_contracts::strict_json::parse(&bytes).map_err(|error| {
+            let detail = match error {
+                dataorch_contracts::strict_json::StrictError::Syntax(message) => message,
+                dataorch_contracts::strict_json::StrictError::Content { path, message } => {
+                    format!("{path} {message}")
+                }
+            };
+            ProviderError::retryable(format!("{endpoint} returned invalid JSON: {detail}"))
         })
     }
 }
