@@ -32,16 +32,41 @@ async fn list_shows_published_templates() {
     assert!(template["created_at"].as_str().unwrap().ends_with('Z'));
     assert!(template.get("steps").is_none());
 
+    // Tenant B sees only its own templates, never tenant A's.
+    let only_a = app
+        .add_template(
+            TENANT_A,
+            "id: 22222222-2222-4222-8222-222222222222\nshort_id: only-a\nname: Only A\nversion: 1\nsteps: [{key: look, type: review}]\n",
+        )
+        .await;
+    let other = app
+        .request(
+            Method::GET,
+            "/api/v2/data_orchestration/templates",
+            Some(&app.other_token),
+            None,
+        )
+        .await;
+    assert_eq!(other.status, 200);
+    let ids: Vec<&str> = other.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![FUNDING_TEMPLATE], "{:?}", other.body);
+    assert!(!other.body.to_string().contains(&only_a.id));
+
     let with_steps = app
         .get("/api/v2/data_orchestration/templates?include=steps")
         .await;
-    assert_eq!(
-        with_steps.body["data"][0]["steps"]
-            .as_array()
-            .unwrap()
-            .len(),
-        7
-    );
+    let funding = with_steps.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|template| template["id"] == FUNDING_TEMPLATE)
+        .expect("the funding template is listed");
+    assert_eq!(funding["steps"].as_array().unwrap().len(), 7);
     app.shutdown().await;
 }
 
