@@ -76,7 +76,8 @@ case "$status" in
         exit 0
         ;;
     */1)
-        echo "error: dataorch $* failed in Job $namespace/$job_name" >&2
+        echo "error: dataorch $* failed in Job $namespace/$job_name (output above), which" \
+            "stays for 10 minutes: kubectl -n $namespace describe job $job_name" >&2
         exit 1
         ;;
     *)

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod idempotency;
 pub mod keys;
+mod metrics;
 mod openapi;
 mod ratelimit;
 mod routes;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Longest wait for the read model to reflect the caller's writes.
     pub consistency_timeout: Duration,
+    /// Set when shutdown begins, so that `/readyz` fails before the listener closes.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Builds the router with every route and layer.
@@ -91,11 +94,13 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
         .merge(openapi::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(middleware::from_fn(problem_details))
+        .layer(middleware::from_fn(http_metrics))
         .layer(DefaultBodyLimit::max(settings.gateway.body_limit_bytes))
         .layer(middleware::from_fn_with_state(
             Duration::from_millis(settings.gateway.request_timeout_ms),
@@ -138,6 +143,26 @@ async fn deadline(State(timeout): State<Duration>, request: Request, next: Next)
             .into_response()
         }
     }
+}
+
+/// Times every request by route template, method and status.
+async fn http_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    ::metrics::histogram!(
+        metrics::HTTP_REQUEST_DURATION_SECONDS,
+        "route" => route,
+        "method" => method,
+        "status" => status
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Re-renders errors as RFC 9457 problem documents for clients that accept them.
@@ -185,8 +210,15 @@ pub async fn run(
         )?,
         db,
         consistency_timeout: Duration::from_millis(settings.gateway.consistency_timeout_ms),
+        draining: Default::default(),
     };
     let rate_limits = state.rate_limits.clone();
+    dataorch_telemetry::ops::metrics_handle();
+    let draining = state.draining.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
     let app = router(&settings, state);
     // Forget idle keys' buckets once a minute, so memory follows the active keys only.
     let shrinker = tokio::spawn(async move {

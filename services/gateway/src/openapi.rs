@@ -58,6 +58,7 @@ pub const ADMIN_SCHEME: &str = "adminAuth";
         routes::applications::show,
         routes::health::healthz,
         routes::health::readyz,
+        routes::health::metrics,
         routes::admin::create_key,
         routes::admin::list_keys,
         routes::admin::revoke_key,
@@ -774,6 +775,8 @@ mod schemas {
         pub nats: bool,
         /// The database ran `SELECT 1`.
         pub database: bool,
+        /// Shutdown has begun; the gateway finishes open requests and takes no new ones.
+        pub draining: bool,
     }
 
     /// An error in the Laravel shape of the reference API.
@@ -960,6 +963,7 @@ mod tests {
         ("put", "/api/v2/data_orchestration/{log_id}/continue_pass"),
         ("get", "/healthz"),
         ("get", "/readyz"),
+        ("get", "/metrics"),
     ];
 
     fn document_json() -> Value {

@@ -61,7 +61,14 @@ pub async fn apply_command_batch(
             .await?;
     }
     save_offset(&transaction, COMMANDS_OFFSET, last_sequence).await?;
-    transaction.commit().await
+    transaction.commit().await?;
+    record_batch(COMMANDS_OFFSET, messages.len(), last_sequence);
+    Ok(())
+}
+
+fn record_batch(stream: &'static str, size: usize, last_sequence: u64) {
+    metrics::histogram!(crate::metrics::BATCH_SIZE, "stream" => stream).record(size as f64);
+    metrics::gauge!(crate::metrics::OFFSET, "stream" => stream).set(last_sequence as f64);
 }
 
 /// Writes the newest run snapshot per run in `messages` and advances the events offset, in
@@ -76,9 +83,11 @@ pub async fn apply_event_batch(
     };
     // Every event carries the whole run state, so only the newest event per run matters.
     let mut newest: BTreeMap<i64, (u64, RunEvent)> = BTreeMap::new();
+    let mut event_times = Vec::with_capacity(messages.len());
     for (sequence, payload) in messages {
         match decode_event(payload) {
             Ok(event) => {
+                event_times.push(event.at);
                 let keep = newest
                     .get(&event.log_id)
                     .is_none_or(|(seen, _)| sequence > seen);
@@ -218,7 +227,15 @@ pub async fn apply_event_batch(
             .await?;
     }
     save_offset(&transaction, EVENTS_OFFSET, last_sequence).await?;
-    transaction.commit().await
+    transaction.commit().await?;
+    record_batch(EVENTS_OFFSET, messages.len(), last_sequence);
+    let now = chrono::Utc::now();
+    for at in event_times {
+        if let Ok(lag) = (now - at).to_std() {
+            metrics::histogram!(crate::metrics::PROJECTION_LAG_SECONDS).record(lag.as_secs_f64());
+        }
+    }
+    Ok(())
 }
 
 /// `ON CONFLICT (keys) DO UPDATE SET columns = excluded.columns WHERE excluded.<seq> > <table>.<seq>`.

@@ -12,6 +12,7 @@
 //! projector waits one second and resumes from the stored offset with a new consumer. Run one projector per database.
 
 mod apply;
+pub mod metrics;
 
 use std::future::Future;
 use std::time::Duration;

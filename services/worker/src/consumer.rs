@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -41,6 +42,17 @@ pub async fn run(
     broker: Broker,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_readiness(settings, broker, Arc::new(AtomicBool::new(false)), shutdown).await
+}
+
+/// Runs like [`run`] and keeps `ready` true while the worker is bound to its consumer and
+/// taking commands.
+pub async fn run_with_readiness(
+    settings: Settings,
+    broker: Broker,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let worker = &settings.worker;
     let ack_wait = Duration::from_secs(worker.ack_wait_secs);
     let grace = Duration::from_secs(worker.shutdown_grace_secs);
@@ -66,6 +78,8 @@ pub async fn run(
         released,
     });
     let permits = Arc::new(Semaphore::new(worker.max_concurrent_runs));
+    let gauges = tokio::spawn(report_consumer(consumer.clone()));
+    ready.store(true, Ordering::SeqCst);
     let batch = worker.max_concurrent_runs.min(256);
     tracing::info!(
         max_concurrent_runs = worker.max_concurrent_runs,
@@ -109,6 +123,8 @@ pub async fn run(
         }
     }
 
+    ready.store(false, Ordering::SeqCst);
+    gauges.abort();
     while tasks.try_join_next().is_some() {}
     tracing::info!(
         in_flight = tasks.len(),
@@ -127,6 +143,18 @@ pub async fn run(
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Publishes the consumer's pending, ack-pending and redelivered counts every 5 s.
+async fn report_consumer(mut consumer: PullConsumer) {
+    loop {
+        if let Ok(info) = consumer.info().await {
+            metrics::gauge!(crate::metrics::CONSUMER_PENDING).set(info.num_pending as f64);
+            metrics::gauge!(crate::metrics::CONSUMER_ACK_PENDING).set(info.num_ack_pending as f64);
+            metrics::gauge!(crate::metrics::CONSUMER_REDELIVERED).set(info.num_redelivered as f64);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 /// Opens the pull stream, retrying every second while NATS is unreachable.
@@ -186,6 +214,9 @@ async fn handle(context: &Context, message: async_nats::jetstream::Message) {
         Command::Execute(_) => sequence as i64,
         Command::Continue(command) => command.log_id,
     };
+    if delivered > 1 {
+        metrics::counter!(crate::metrics::COMMANDS_REDELIVERED).increment(1);
+    }
 
     let keepalive = tokio::spawn(keep_alive(acker.clone(), context.ack_wait));
     let mut released = context.released.clone();
@@ -259,6 +290,7 @@ async fn quarantine(
         .await
     {
         Ok(dead_sequence) => {
+            metrics::counter!(crate::metrics::COMMANDS_QUARANTINED).increment(1);
             tracing::error!(
                 stream.sequence = sequence,
                 dead_letter.sequence = dead_sequence,

@@ -20,9 +20,10 @@
 
 mod analytics;
 mod consumer;
+pub mod metrics;
 mod providers;
 mod run;
 mod steps;
 
-pub use consumer::run;
+pub use consumer::{run, run_with_readiness};
 pub use providers::{ProviderClient, idempotency_key};

@@ -32,6 +32,7 @@ pub enum RunOutcome {
 /// The run being driven: its latest state and the sequence of the event that holds it.
 struct Cursor<'a> {
     broker: &'a Broker,
+    template: &'a dataorch_contracts::template::Template,
     state: RunState,
     sequence: u64,
     trace_context: TraceContext,
@@ -54,7 +55,58 @@ impl Cursor<'_> {
         );
         self.state = next.state;
         self.sequence = sequence;
+        self.record_metrics(&next.event, next.at);
         Ok(())
+    }
+
+    /// Counts runs and times steps from the events this worker stored.
+    fn record_metrics(&self, event: &EventKind, at: chrono::DateTime<chrono::Utc>) {
+        let template = self.template.short_id.clone();
+        let finished =
+            |status: &'static str, outcome: Option<dataorch_contracts::status::Outcome>| {
+                let outcome = outcome.map_or("none", |outcome| outcome.as_str());
+                metrics::counter!(crate::metrics::RUNS_FINISHED, "template" => template.clone(), "status" => status, "outcome" => outcome)
+                .increment(1);
+            };
+        match event {
+            EventKind::RunStarted => {
+                metrics::counter!(crate::metrics::RUNS_STARTED, "template" => template.clone())
+                    .increment(1);
+            }
+            EventKind::RunHalted { outcome, .. } => finished("halted", Some(*outcome)),
+            EventKind::RunCompleted { outcome } => finished("completed", Some(*outcome)),
+            EventKind::RunErrored { .. } => finished("error", None),
+            EventKind::StepFinished { step, .. } | EventKind::StepFailed { step, .. } => {
+                let result = if matches!(event, EventKind::StepFinished { .. }) {
+                    "finished"
+                } else {
+                    "failed"
+                };
+                let Some(definition) = self.template.step(step) else {
+                    return;
+                };
+                let provider = match &definition.kind {
+                    dataorch_contracts::template::StepKind::Provider { provider, .. } => {
+                        provider.as_str()
+                    }
+                    _ => "none",
+                };
+                let started = self.state.step(step).and_then(|state| state.started_at);
+                if let Some(seconds) = started
+                    .and_then(|started| (at - started).to_std().ok())
+                    .map(|d| d.as_secs_f64())
+                {
+                    metrics::histogram!(
+                        crate::metrics::STEP_DURATION_SECONDS,
+                        "step_type" => definition.kind.type_name(),
+                        "provider" => provider,
+                        "result" => result
+                    )
+                    .record(seconds);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -92,6 +144,7 @@ pub async fn drive(
     };
     let mut cursor = Cursor {
         broker,
+        template: &execute.template,
         state,
         sequence,
         trace_context,

@@ -133,12 +133,17 @@ async fn call_with_retries(
                 };
             }
             Err(error) if error.retryable && attempt < max_attempts => {
+                metrics::counter!(crate::metrics::PROVIDER_ERRORS, "provider" => provider.as_str(), "retryable" => "true").increment(1);
+                metrics::counter!(crate::metrics::PROVIDER_RETRIES, "provider" => provider.as_str()).increment(1);
                 let delay = backoff(&step.retry, attempt + 1);
                 tracing::warn!(log.id = input.log_id, step.key = %step.key, attempt, error = %error.message, delay_ms = delay.as_millis() as u64, "provider call failed; retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             Err(error) => {
+                let retryable = if error.retryable { "true" } else { "false" };
+                metrics::counter!(crate::metrics::PROVIDER_ERRORS, "provider" => provider.as_str(), "retryable" => retryable)
+                    .increment(1);
                 return StepResult::Failed {
                     attempts: attempt,
                     error: format!("provider {}: {}", provider.as_str(), error.message),

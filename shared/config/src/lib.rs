@@ -47,6 +47,16 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
+    pub ops: OpsSettings,
+}
+
+/// The operations HTTP server of the worker and the projector: `/healthz`, `/readyz` and
+/// `/metrics`. The gateway serves the same paths on its API port.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Address such as `0.0.0.0:9090`; empty turns the server off.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -396,6 +406,13 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_ops(&self) -> Result<(), ConfigError> {
+        if !self.ops.listen.is_empty() {
+            parse_listen("ops.listen", &self.ops.listen)?;
+        }
+        Ok(())
+    }
+
     fn validate_data_key(&self) -> Result<(), ConfigError> {
         let key = self.security.data_key.expose().trim();
         // Base64 of 32 bytes is 44 characters ending in one `=`; the sealing code checks
@@ -461,6 +478,7 @@ impl Settings {
 
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
         self.validate()?;
+        self.validate_ops()?;
         self.validate_data_key()?;
         if self.worker.max_concurrent_runs == 0 {
             return Err(invalid(
@@ -506,6 +524,7 @@ impl Settings {
 
     pub fn validate_projector(&self) -> Result<(), ConfigError> {
         self.validate()?;
+        self.validate_ops()?;
         if self.projector.batch_size == 0 || self.projector.batch_size > 10_000 {
             return Err(invalid(
                 "projector.batch_size",

@@ -5,6 +5,8 @@
 //! `application.id`, `template.id`, `step.key`, `tenant.id`, `duration_ms`); see
 //! `docs/architecture.md`.
 
+pub mod ops;
+
 use std::path::PathBuf;
 
 use dataorch_config::{LogFormat, Settings, TelemetrySettings};
@@ -98,6 +100,36 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("received Ctrl-C; shutting down");
+    }
+}
+
+/// A shutdown that several tasks can wait for, and that readiness checks can read.
+#[derive(Clone)]
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Starts listening for SIGTERM and SIGINT now (see [`shutdown_signal`]).
+    pub fn on_signal() -> Shutdown {
+        let signal = shutdown_signal();
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signal.await;
+            let _ = sender.send(true);
+        });
+        Shutdown(receiver)
+    }
+
+    /// Whether shutdown has begun; readiness checks fail from then on.
+    pub fn has_begun(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when shutdown begins.
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.0.clone();
+        async move {
+            let _ = receiver.wait_for(|begun| *begun).await;
+        }
     }
 }
 

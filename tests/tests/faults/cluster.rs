@@ -186,12 +186,18 @@ impl Cluster {
     }
 
     fn spawn(&mut self, binary: &str) -> Process {
+        self.spawn_with(binary, &[])
+    }
+
+    /// Starts a service with extra environment variables.
+    pub fn spawn_with(&mut self, binary: &str, extra: &[(&str, String)]) -> Process {
         self.spawned += 1;
         let name = format!("{binary}-{}", self.spawned);
         let log = self.dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(self.bin_dir.join(binary))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null())

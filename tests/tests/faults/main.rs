@@ -384,3 +384,74 @@ async fn cli_manages_keys() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no API key has id"));
     cluster.stop();
 }
+
+#[tokio::test]
+async fn ops_endpoints_report_health_and_metrics() {
+    let mut cluster = Cluster::start(0, 3).await;
+    let worker_port = dataorch::nats::free_port().unwrap();
+    let projector_port = dataorch::nats::free_port().unwrap();
+    let worker = cluster.spawn_with(
+        "dataorch-worker",
+        &[("DATAORCH__OPS__LISTEN", format!("127.0.0.1:{worker_port}"))],
+    );
+    cluster.workers.push(worker);
+    let projector = cluster.spawn_with(
+        "dataorch-projector",
+        &[(
+            "DATAORCH__OPS__LISTEN",
+            format!("127.0.0.1:{projector_port}"),
+        )],
+    );
+    cluster.projector.as_mut().unwrap().kill();
+    cluster.projector = Some(projector);
+
+    let runs = start_runs(&cluster, 1).await;
+    assert_expected(&cluster, &runs).await;
+
+    let get = |url: String| {
+        let request = cluster.http.get(url);
+        async move {
+            let response = request.send().await.expect("ops server answers");
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for port in [worker_port, projector_port] {
+        assert_eq!(get(format!("http://127.0.0.1:{port}/healthz")).await.0, 200);
+        assert_eq!(get(format!("http://127.0.0.1:{port}/readyz")).await.0, 200);
+    }
+    let (_, worker_metrics) = get(format!("http://127.0.0.1:{worker_port}/metrics")).await;
+    assert!(
+        worker_metrics.contains("dataorch_runs_started_total{template=\"smb-funding\"} 6"),
+        "{worker_metrics}"
+    );
+    assert!(
+        worker_metrics.contains("dataorch_step_duration_seconds"),
+        "{worker_metrics}"
+    );
+    assert!(
+        worker_metrics.contains("dataorch_runs_finished_total"),
+        "{worker_metrics}"
+    );
+    let (_, projector_metrics) = get(format!("http://127.0.0.1:{projector_port}/metrics")).await;
+    assert!(
+        projector_metrics.contains("dataorch_projection_lag_seconds"),
+        "{projector_metrics}"
+    );
+    assert!(
+        projector_metrics.contains("dataorch_projector_batch_size"),
+        "{projector_metrics}"
+    );
+    let (_, gateway_metrics) = get(format!("{}/metrics", cluster.gateway_url)).await;
+    assert!(
+        gateway_metrics.contains("dataorch_http_request_duration_seconds_count{route=\"/api/v2/data_orchestration/execute\",method=\"POST\",status=\"200\"}"),
+        "{gateway_metrics}"
+    );
+    // Labels are route templates and names, never ids such as application UUIDs.
+    for text in [&worker_metrics, &projector_metrics, &gateway_metrics] {
+        let uuid_like = text
+            .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+            .any(|token| token.len() == 36 && token.matches('-').count() == 4);
+        assert!(!uuid_like, "a metric label carries an id:\n{text}");
+    }
+    cluster.stop();
+}

@@ -32,8 +32,8 @@ pub async fn healthz() -> impl IntoResponse {
     operation_id = "readyz",
     tag = "health",
     summary = "Readiness",
-    description = "200 when NATS is connected and the database responds, else 503. The body \
-        names the dependency that is down.",
+    description = "200 when NATS is connected and the database responds, else 503, and 503 \
+        from the moment shutdown begins. The body names the dependency that is down.",
     responses(
         (status = 200, description = "Ready.", body = openapi::Readiness),
         (status = 408, response = openapi::RequestTimeout),
@@ -43,10 +43,39 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let nats = state.broker.client.connection_state() == async_nats::connection::State::Connected;
     let database = state.db.execute_unprepared("SELECT 1").await.is_ok();
-    let status = if nats && database {
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let status = if nats && database && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "nats": nats, "database": database })))
+    (
+        status,
+        Json(json!({ "nats": nats, "database": database, "draining": draining })),
+    )
+}
+
+/// Prometheus metrics of this process.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "health",
+    summary = "Prometheus metrics",
+    description = "Metrics in the Prometheus text format; docs/metrics.md lists them.",
+    responses(
+        (status = 200, description = "The metrics.", content_type = "text/plain", body = String),
+        (status = 408, response = openapi::RequestTimeout),
+    ),
+)]
+pub async fn metrics() -> impl IntoResponse {
+    let handle = dataorch_telemetry::ops::metrics_handle();
+    handle.run_upkeep();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        handle.render(),
+    )
 }
