@@ -142,7 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Demo => {
-            init_logs("error");
+            let _telemetry = init_logs("error");
             dataorch::demo::run().await
         }
         Command::Dev {
@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             workers,
         } => {
-            init_logs(&settings.telemetry.log_level);
+            let _telemetry = init_logs(&settings.telemetry.log_level);
             dev(settings, port, sandbox_port, data_dir, workers).await
         }
         Command::Migrate => {
@@ -288,12 +288,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_logs(level: &str) {
+/// Installs logging and tracing for a local stack; the guard flushes spans when dropped.
+fn init_logs(level: &str) -> Option<dataorch_telemetry::TelemetryGuard> {
     let settings = dataorch_config::TelemetrySettings {
         log_level: level.to_string(),
         ..Default::default()
     };
-    let _ = dataorch_telemetry::init(&settings);
+    match dataorch_telemetry::init(&settings, "dataorch") {
+        Ok(guard) => Some(guard),
+        Err(error) => {
+            eprintln!("warning: {error:#}");
+            None
+        }
+    }
 }
 
 async fn dev(

@@ -29,7 +29,7 @@ use axum::routing::{get, post, put};
 use dataorch_config::Settings;
 use dataorch_messaging::Broker;
 use dataorch_storage::DatabaseConnection;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 pub use auth::hash_token;
 pub use error::ApiError;
@@ -106,7 +106,7 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
             Duration::from_millis(settings.gateway.request_timeout_ms),
             deadline,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(http_trace))
 }
 
 async fn fallback() -> ApiError {
@@ -143,6 +143,41 @@ async fn deadline(State(timeout): State<Duration>, request: Request, next: Next)
             .into_response()
         }
     }
+}
+
+/// Runs each request in a server span named `{method} {route}`, a child of the caller's W3C
+/// trace context when the request carries one.
+async fn http_trace(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string());
+    let method = request.method().to_string();
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.clone(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route.as_deref().unwrap_or(""),
+        url.path = request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    dataorch_telemetry::trace::set_parent(
+        &span,
+        &dataorch_telemetry::trace::carrier_from_headers(request.headers()),
+    );
+    span.record("trace_id", dataorch_telemetry::trace::trace_id(&span));
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        tracing::warn!(parent: &span, status = response.status().as_u16(), "request failed");
+    }
+    response
 }
 
 /// Times every request by route template, method and status.

@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
     settings
         .validate_gateway()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(e));
-    dataorch_telemetry::init(&settings.telemetry)?;
+    let _telemetry = dataorch_telemetry::init(&settings.telemetry, "dataorch-gateway")?;
 
     let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;
     let db = dataorch_storage::connect(&settings.database).await?;

@@ -23,10 +23,16 @@ pub async fn apply_command_batch(
         return Ok(());
     };
     let mut rows = Vec::new();
+    let mut spans = Vec::new();
     for (sequence, payload) in messages {
         match decode_command(payload) {
             Ok(envelope) => {
                 if let Command::Execute(command) = envelope.command {
+                    spans.push(write_span(
+                        "dataorch.commands.execute",
+                        *sequence as i64,
+                        &envelope.trace_context,
+                    ));
                     rows.push(logs::ActiveModel {
                         id: Set(*sequence as i64),
                         tenant_id: Set(command.tenant_id),
@@ -63,7 +69,28 @@ pub async fn apply_command_batch(
     save_offset(&transaction, COMMANDS_OFFSET, last_sequence).await?;
     transaction.commit().await?;
     record_batch(COMMANDS_OFFSET, messages.len(), last_sequence);
+    drop(spans);
     Ok(())
+}
+
+/// A consumer span for writing what one message says about run `log_id`, in the trace of
+/// `trace_context`.
+fn write_span(
+    destination: &'static str,
+    log_id: i64,
+    trace_context: &dataorch_contracts::commands::TraceContext,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "project",
+        otel.name = format!("process {destination}"),
+        otel.kind = "consumer",
+        messaging.system = dataorch_telemetry::trace::attributes::MESSAGING_SYSTEM,
+        messaging.operation.type = "process",
+        messaging.destination.name = destination,
+        log.id = log_id,
+    );
+    dataorch_telemetry::trace::set_parent(&span, trace_context);
+    span
 }
 
 fn record_batch(stream: &'static str, size: usize, last_sequence: u64) {
@@ -100,6 +127,12 @@ pub async fn apply_event_batch(
             }
         }
     }
+
+    // One span per run written, in the run's trace, closed when the transaction commits.
+    let spans: Vec<tracing::Span> = newest
+        .values()
+        .map(|(_, event)| write_span("dataorch.events", event.log_id, &event.trace_context))
+        .collect();
 
     let mut log_rows = Vec::new();
     let mut step_rows = Vec::new();
@@ -229,6 +262,7 @@ pub async fn apply_event_batch(
     save_offset(&transaction, EVENTS_OFFSET, last_sequence).await?;
     transaction.commit().await?;
     record_batch(EVENTS_OFFSET, messages.len(), last_sequence);
+    drop(spans);
     let now = chrono::Utc::now();
     for at in event_times {
         if let Ok(lag) = (now - at).to_std() {

@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     settings
         .validate_projector()
         .unwrap_or_else(|e| dataorch_telemetry::exit_with_config_error(e));
-    dataorch_telemetry::init(&settings.telemetry)?;
+    let _telemetry = dataorch_telemetry::init(&settings.telemetry, "dataorch-projector")?;
     dataorch_telemetry::ops::metrics_handle();
 
     let broker = dataorch_messaging::Broker::connect(&settings.nats).await?;

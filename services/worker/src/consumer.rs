@@ -18,6 +18,7 @@ use dataorch_messaging::{Broker, MessagingError, decode_command};
 use futures::StreamExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::providers::ProviderClient;
 use crate::run::{RunOutcome, drive};
@@ -218,10 +219,37 @@ async fn handle(context: &Context, message: async_nats::jetstream::Message) {
         metrics::counter!(crate::metrics::COMMANDS_REDELIVERED).increment(1);
     }
 
+    let destination = match &envelope.command {
+        Command::Execute(_) => "dataorch.commands.execute",
+        Command::Continue(_) => "dataorch.commands.continue",
+    };
+    let span = tracing::info_span!(
+        "process",
+        otel.name = format!("process {destination}"),
+        otel.kind = "consumer",
+        messaging.system = dataorch_telemetry::trace::attributes::MESSAGING_SYSTEM,
+        messaging.operation.type = "process",
+        messaging.destination.name = destination,
+        messaging.message.delivery_count = delivered,
+        log.id = log_id,
+        trace_id = tracing::field::Empty,
+    );
+    dataorch_telemetry::trace::set_parent(&span, &envelope.trace_context);
+    span.record("trace_id", dataorch_telemetry::trace::trace_id(&span));
+
     let keepalive = tokio::spawn(keep_alive(acker.clone(), context.ack_wait));
     let mut released = context.released.clone();
+    let work = drive(
+        &context.broker,
+        &context.providers,
+        &context.data_key,
+        log_id,
+        envelope,
+        delivered,
+    )
+    .instrument(span);
     let result = tokio::select! {
-        result = drive(&context.broker, &context.providers, &context.data_key, log_id, envelope, delivered) => Some(result),
+        result = work => Some(result),
         _ = released.wait_for(|released| *released) => None,
     };
     keepalive.abort();

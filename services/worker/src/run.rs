@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use dataorch_contracts::commands::{
-    Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext,
-};
+use dataorch_contracts::commands::{Command, CommandEnvelope, ContinueCommand, ExecuteCommand};
 use dataorch_contracts::events::{EventKind, RunEvent};
 use dataorch_contracts::sealing::DataKey;
 use dataorch_contracts::state::RunState;
@@ -16,6 +14,7 @@ use dataorch_contracts::time::now_micros;
 use dataorch_messaging::{Broker, MessagingError};
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::providers::ProviderClient;
 use crate::steps::{StepInput, StepResult, execute_step};
@@ -35,18 +34,31 @@ struct Cursor<'a> {
     template: &'a dataorch_contracts::template::Template,
     state: RunState,
     sequence: u64,
-    trace_context: TraceContext,
 }
 
 impl Cursor<'_> {
     /// Appends `event` if no other writer appended since the last read.
     async fn append(&mut self, event: EventKind) -> Result<(), MessagingError> {
         let name = event.name();
-        let next = RunEvent::next(&self.state, event, now_micros(), self.trace_context.clone())
-            .map_err(|error| {
+        let publish = tracing::info_span!(
+            "publish",
+            otel.name = "send dataorch.events",
+            otel.kind = "producer",
+            messaging.system = dataorch_telemetry::trace::attributes::MESSAGING_SYSTEM,
+            messaging.operation.type = "send",
+            messaging.destination.name = "dataorch.events",
+            event.name = name,
+        );
+        let trace_context = dataorch_telemetry::trace::inject(&publish);
+        let next =
+            RunEvent::next(&self.state, event, now_micros(), trace_context).map_err(|error| {
                 MessagingError::Invalid(format!("event {name} does not apply: {error}"))
             })?;
-        let sequence = self.broker.append_event(&next, self.sequence).await?;
+        let sequence = self
+            .broker
+            .append_event(&next, self.sequence)
+            .instrument(publish)
+            .await?;
         tracing::debug!(
             log.id = self.state.log_id,
             event.name = name,
@@ -126,6 +138,10 @@ pub async fn drive(
             (execute, Some(command), trace_context)
         }
     };
+    if continue_command.is_some() {
+        // A continue runs in the trace of its request, linked to the run's own trace.
+        dataorch_telemetry::trace::add_link(&tracing::Span::current(), &trace_context);
+    }
 
     // Personal fields arrive sealed; a command this worker cannot open (another data key)
     // fails, is retried and in the end quarantined, so it can be redriven once fixed.
@@ -147,7 +163,6 @@ pub async fn drive(
         template: &execute.template,
         state,
         sequence,
-        trace_context,
     };
 
     let result = advance(
@@ -275,10 +290,20 @@ async fn schedule(
                 };
                 let providers = providers.clone();
                 running.insert(step.key.clone());
-                in_flight.spawn(async move {
-                    let key = input.step.key.clone();
-                    (key, execute_step(&providers, input).await)
-                });
+                let span = tracing::info_span!(
+                    "step",
+                    otel.name = format!("step {}", step.key),
+                    step.key = %step.key,
+                    step.type = step.kind.type_name(),
+                    log.id = log_id,
+                );
+                in_flight.spawn(
+                    async move {
+                        let key = input.step.key.clone();
+                        (key, execute_step(&providers, input).await)
+                    }
+                    .instrument(span),
+                );
             }
         }
 

@@ -6,14 +6,32 @@
 //! `docs/architecture.md`.
 
 pub mod ops;
+pub mod trace;
 
 use std::path::PathBuf;
 
 use dataorch_config::{LogFormat, Settings, TelemetrySettings};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global log subscriber. `RUST_LOG` overrides `telemetry.log_level`.
-pub fn init(settings: &TelemetrySettings) -> anyhow::Result<()> {
+/// Flushes and shuts down trace export when dropped; keep it alive for the whole process.
+pub struct TelemetryGuard {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("trace export did not shut down cleanly: {error}");
+        }
+    }
+}
+
+/// Installs the global log subscriber and the OpenTelemetry tracer of `service`.
+/// `RUST_LOG` overrides `telemetry.log_level`. Spans are exported over OTLP/HTTP when the
+/// standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set,
+/// configured by the other standard `OTEL_*` variables; without an endpoint nothing is
+/// exported, but trace context still travels between services.
+pub fn init(settings: &TelemetrySettings, service: &str) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_level))
         .map_err(|error| {
@@ -22,21 +40,66 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<()> {
                 settings.log_level
             )
         })?;
+
+    let exporting = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|value| !value.is_empty()));
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service.to_string())
+        .build();
+    let mut builder =
+        opentelemetry_sdk::trace::SdkTracerProvider::builder().with_resource(resource);
+    if exporting {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|error| anyhow::anyhow!("cannot build the OTLP exporter: {error}"))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    install(&provider, service, filter, settings.log_format)?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// Installs the global subscriber with logs in `format` and spans recorded by `provider`;
+/// tests pass a provider with an in-memory exporter.
+pub fn install(
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+    service: &str,
+    filter: EnvFilter,
+    format: LogFormat,
+) -> anyhow::Result<()> {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    trace::install_propagator();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let spans = tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_string()));
     // Colours only on a terminal, so that log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true)
-        .with_ansi(ansi);
-    let result = match settings.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_ansi(ansi)
+    });
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-    };
-    result.map_err(|error| anyhow::anyhow!("cannot install the log subscriber: {error}"))
+            .with_span_list(false)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .with(spans)
+        .try_init()
+        .map_err(|error| anyhow::anyhow!("cannot install the log subscriber: {error}"))
 }
 
 /// Loads settings for a service binary from `--config FILE` (or `DATAORCH_CONFIG`) and the

@@ -3,14 +3,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use dataorch_contracts::application::ApplicationData;
-use dataorch_contracts::commands::{
-    Command, CommandEnvelope, ContinueCommand, ExecuteCommand, TraceContext,
-};
+use dataorch_contracts::commands::{Command, CommandEnvelope, ContinueCommand, ExecuteCommand};
 use dataorch_contracts::status::RunStatus;
 use dataorch_contracts::template::Template;
 use dataorch_contracts::time::{format_api, now_micros};
 use dataorch_storage::queries;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -143,11 +142,15 @@ pub async fn execute(
     let message_id = client_key
         .as_deref()
         .map(|key| idempotency::message_id(&caller.tenant_id, key));
-    let envelope =
-        CommandEnvelope::new(Command::Execute(Box::new(command)), trace_context(&headers));
+    let publish = publish_span("dataorch.commands.execute");
+    let envelope = CommandEnvelope::new(
+        Command::Execute(Box::new(command)),
+        dataorch_telemetry::trace::inject(&publish),
+    );
     let (sequence, duplicate) = state
         .broker
         .publish_command(&envelope, message_id.as_deref())
+        .instrument(publish)
         .await
         .map_err(ApiError::broker)?;
     let log_id = sequence as i64;
@@ -233,7 +236,7 @@ fn require_broker(state: &AppState) -> Result<(), ApiError> {
 pub async fn continue_pass(
     State(state): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+
     Path(log_id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -312,10 +315,19 @@ pub async fn continue_pass(
     // Concurrent continues of one halt share a message id, so JetStream stores one of them;
     // the worker's conditional append covers repeats after the duplicate window.
     let message_id = format!("continue:{log_id}:{step_key}:{}", row.last_event_seq);
-    let envelope = CommandEnvelope::new(Command::Continue(command), trace_context(&headers));
+    // The continue request has a trace of its own, linked to the run's.
+    if let Ok((_, run_trace)) = state.broker.execute_command(log_id).await {
+        dataorch_telemetry::trace::add_link(&tracing::Span::current(), &run_trace);
+    }
+    let publish = publish_span("dataorch.commands.continue");
+    let envelope = CommandEnvelope::new(
+        Command::Continue(command),
+        dataorch_telemetry::trace::inject(&publish),
+    );
     state
         .broker
         .publish_command(&envelope, Some(&message_id))
+        .instrument(publish)
         .await
         .map_err(ApiError::broker)?;
     tracing::info!(log.id = log_id, step.key = %step_key, tenant.id = %caller.tenant_id, "continue accepted");
@@ -342,15 +354,16 @@ pub async fn continue_pass(
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
-/// Carries an incoming W3C `traceparent` into the command.
-fn trace_context(headers: &HeaderMap) -> TraceContext {
-    let mut context = TraceContext::new();
-    for name in ["traceparent", "tracestate"] {
-        if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok())
-            && value.len() <= 512
-        {
-            context.insert(name.to_string(), value.to_string());
-        }
-    }
-    context
+/// A producer span for publishing to `destination`, named as the OpenTelemetry messaging
+/// conventions say.
+fn publish_span(destination: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "publish",
+        otel.name = format!("send {destination}"),
+        otel.kind = "producer",
+        messaging.system = dataorch_telemetry::trace::attributes::MESSAGING_SYSTEM,
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = destination,
+    )
 }

@@ -17,6 +17,7 @@ use dataorch_contracts::template::ProviderKind;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 /// Returns the idempotency key of the provider calls made by step `step_key` of run
 /// `log_id`. It is the same for every attempt and every worker, so a provider that honours
@@ -145,12 +146,36 @@ impl<'a> Call<'a> {
         if let Some(body) = body {
             request = request.json(body);
         }
+        // An HTTP client span, named by method as the HTTP conventions say when no route
+        // template is known; the provider receives its context in `traceparent`.
+        let span = tracing::info_span!(
+            "provider request",
+            otel.name = method.as_str(),
+            otel.kind = "client",
+            http.request.method = method.as_str(),
+            server.address = self.connection.base_url.as_str(),
+            url.path = path,
+            http.response.status_code = tracing::field::Empty,
+        );
+        for (name, value) in dataorch_telemetry::trace::inject(&span) {
+            request = request.header(name, value);
+        }
+        self.exchange(request, format!("{method} {path}"))
+            .instrument(span)
+            .await
+    }
 
-        let endpoint = format!("{method} {path}");
+    /// Sends a built request and reads its answer, within the caller's client span.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: String,
+    ) -> Result<Value, ProviderError> {
         let mut response = request.send().await.map_err(|error| {
             ProviderError::retryable(format!("{endpoint} failed: {}", without_url(&error)))
         })?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
 
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|error| {
