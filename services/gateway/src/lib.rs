@@ -166,12 +166,13 @@ async fn http_trace(request: Request, next: Next) -> Response {
         url.path = request.uri().path(),
         http.response.status_code = tracing::field::Empty,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     dataorch_telemetry::trace::set_parent(
         &span,
         &dataorch_telemetry::trace::carrier_from_headers(request.headers()),
     );
-    span.record("trace_id", dataorch_telemetry::trace::trace_id(&span));
+    dataorch_telemetry::trace::record_ids(&span);
     let response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     if response.status().is_server_error() {
@@ -268,6 +269,7 @@ pub async fn run(
     let limits = server::Limits {
         header_read_timeout: Duration::from_millis(settings.gateway.header_read_timeout_ms),
         max_header_bytes: settings.gateway.max_header_bytes,
+        drain_timeout: Duration::from_secs(settings.gateway.shutdown_grace_secs),
     };
     let served = server::serve(listener, app, limits, shutdown).await;
     shrinker.abort();

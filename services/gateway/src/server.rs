@@ -13,16 +13,15 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-/// Longest wait for open connections to finish after shutdown begins.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-
 pub struct Limits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
+    /// Longest wait for open connections to finish after shutdown begins.
+    pub drain_timeout: Duration,
 }
 
 /// Serves `app` until `shutdown` resolves, then stops accepting and lets open connections
-/// finish their requests for up to 20 s.
+/// finish their requests for up to `limits.drain_timeout`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -68,11 +67,15 @@ pub async fn serve(
     }
 
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after 20 s; closing them");
+        let grace_secs = limits.drain_timeout.as_secs();
+        tracing::warn!(
+            grace_secs,
+            "connections still open after the grace period; closing them"
+        );
     }
     Ok(())
 }

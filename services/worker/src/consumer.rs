@@ -233,9 +233,10 @@ async fn handle(context: &Context, message: async_nats::jetstream::Message) {
         messaging.message.delivery_count = delivered,
         log.id = log_id,
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     dataorch_telemetry::trace::set_parent(&span, &envelope.trace_context);
-    span.record("trace_id", dataorch_telemetry::trace::trace_id(&span));
+    dataorch_telemetry::trace::record_ids(&span);
 
     let keepalive = tokio::spawn(keep_alive(acker.clone(), context.ack_wait));
     let mut released = context.released.clone();

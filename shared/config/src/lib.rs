@@ -178,6 +178,8 @@ pub struct GatewaySettings {
     /// Bearer token of the key-administration endpoints (`/admin/v1/...`); empty disables
     /// them.
     pub admin_token: Secret,
+    /// After SIGTERM, how long open requests may take to finish, in seconds.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -191,6 +193,7 @@ impl Default for GatewaySettings {
             header_read_timeout_ms: 5_000,
             max_header_bytes: 16 * 1024,
             admin_token: Secret::default(),
+            shutdown_grace_secs: 20,
         }
     }
 }

@@ -77,7 +77,11 @@ pub fn carrier_from_headers(headers: &axum::http::HeaderMap) -> BTreeMap<String,
     carrier
 }
 
-/// Returns the trace id of `span` in hex, for log fields.
-pub fn trace_id(span: &tracing::Span) -> String {
-    span.context().span().span_context().trace_id().to_string()
+/// Records the span's OpenTelemetry trace and span ids in its `trace_id` and `span_id`
+/// fields, so that every log line inside it carries them.
+pub fn record_ids(span: &tracing::Span) {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span.record("trace_id", span_context.trace_id().to_string());
+    span.record("span_id", span_context.span_id().to_string());
 }
