@@ -51,7 +51,7 @@ impl ApiError {
         )
     }
 
-    /// A 422 naming one field.
+    /// Builds a 422 that names one field.
     pub fn field(code: &'static str, field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         let mut errors = FieldErrors::new();
@@ -59,7 +59,7 @@ impl ApiError {
         ApiError::validation_with_code(code, errors, Some(message))
     }
 
-    /// A 422 with every field error; the message is the first one, Laravel style.
+    /// Builds a 422 with every field error; the message is the first one, Laravel style.
     pub fn validation(errors: FieldErrors) -> Self {
         ApiError::validation_with_code("validation_failed", errors, None)
     }

@@ -70,7 +70,7 @@ pub struct Cluster {
     spawned: usize,
 }
 
-/// The folder holding the service binaries: the target folder of this test executable.
+/// Returns the folder of the service binaries: the target folder of this test executable.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
@@ -281,7 +281,7 @@ impl Cluster {
         body["data"]["id"].as_str().unwrap().to_string()
     }
 
-    /// Executes the funding template; returns the log id, or `None` for a non-2xx answer.
+    /// Executes a template; returns the log id, or the status and body of a non-2xx response.
     pub async fn execute(
         &self,
         template_id: &str,
@@ -335,7 +335,7 @@ impl Cluster {
         }
     }
 
-    /// The last lines of every service log, for failure messages.
+    /// Returns the last lines of every service log, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
         let mut entries: Vec<_> = std::fs::read_dir(self.dir.path())
@@ -379,7 +379,7 @@ impl Cluster {
     /// deterministic key of an existing run and step, and no step may run again once its
     /// result is recorded. A key may see a second successful call only as a retry of a call
     /// whose result was never recorded (its worker died, or NATS was down); a provider that
-    /// honours idempotency keys answers that from its cache and bills once.
+    /// honours idempotency keys serves that from its cache and bills once.
     pub async fn assert_paid_once(&self, runs: &[(String, i64)]) {
         let broker = dataorch_messaging::Broker::connect(&self.settings.nats)
             .await
@@ -474,8 +474,8 @@ impl Cluster {
     }
 }
 
-/// One application per sample scenario with the status, outcome and deciding reason an
-/// undisturbed run of the funding template reaches.
+/// Returns one application per sample scenario with the status and outcome an undisturbed
+/// run of the funding template reaches.
 pub fn expected_cases() -> Vec<(ApplicationData, i64, Option<&'static str>)> {
     let csv = dataorch::repository_root().join("samples/sba-7a-fy2021-sample.csv");
     let all = samples::from_csv(&csv).unwrap();

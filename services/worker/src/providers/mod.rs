@@ -122,7 +122,7 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Sends one request and returns the JSON body of a 2xx answer.
+    /// Sends one request and returns the JSON body of a 2xx response.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -146,7 +146,7 @@ impl<'a> Call<'a> {
         if let Some(body) = body {
             request = request.json(body);
         }
-        // An HTTP client span, named by method as the HTTP conventions say when no route
+        // An HTTP client span, named by method as the HTTP conventions require when no route
         // template is known; the provider receives its context in `traceparent`.
         let span = tracing::info_span!(
             "provider request",
@@ -165,7 +165,7 @@ impl<'a> Call<'a> {
             .await
     }
 
-    /// Sends a built request and reads its answer, within the caller's client span.
+    /// Sends a built request and reads its response, within the caller's client span.
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
@@ -267,6 +267,6 @@ pub(crate) fn required_str<'v>(
         .pointer(pointer)
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            ProviderError::permanent(format!("{endpoint} answer has no string at {pointer}"))
+            ProviderError::permanent(format!("{endpoint} response has no string at {pointer}"))
         })
 }
