@@ -153,7 +153,7 @@ impl<'a> Call<'a> {
             otel.name = method.as_str(),
             otel.kind = "client",
             http.request.method = method.as_str(),
-            server.address = self.connection.base_url.as_str(),
+            server.address = server_address(&url),
             url.path = path,
             http.response.status_code = tracing::field::Empty,
         );
@@ -213,6 +213,14 @@ impl<'a> Call<'a> {
             ProviderError::retryable(format!("{endpoint} returned invalid JSON: {detail}"))
         })
     }
+}
+
+/// Returns the host of `url`, the `server.address` of an HTTP client span.
+fn server_address(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Formats a reqwest error without its URL, which may carry identifiers.
