@@ -288,6 +288,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Reads the development stack's data key from `data_dir/data-key`, creating it (readable by
+/// its owner only) on first start.
+fn dev_data_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("data-key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_string());
+    }
+    let key = dataorch_contracts::sealing::DataKey::generate();
+    std::fs::write(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
 /// Installs logging and tracing for a local stack; the guard flushes spans when dropped.
 fn init_logs(level: &str) -> Option<dataorch_telemetry::TelemetryGuard> {
     let settings = dataorch_config::TelemetrySettings {
@@ -314,6 +331,8 @@ async fn dev(
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let nats = NatsServer::start(&data_dir.join("nats"))?;
+    // The NATS store outlives the process, so the key that seals its commands must too.
+    settings.security.data_key = dataorch_config::Secret::new(dev_data_key(&data_dir)?);
     settings.nats.url = nats.url.clone();
     settings.database.url = dataorch_config::Secret::new(format!(
         "sqlite://{}?mode=rwc",
