@@ -61,8 +61,7 @@ pub struct ExecuteCommand {
     /// The whole published template version the run is pinned to.
     pub template: Template,
     /// The application data as it was when the run was accepted.
-    // NOTE: the data includes owners' SSNs in clear, because the owner-credit step needs
-    // them; the stream must be treated as holding personal data until it carries a reference.
+    /// The gateway seals the personal fields (see [`crate::sealing`]); workers open them.
     pub application: ApplicationData,
 }
 
