@@ -56,7 +56,7 @@ impl Default for Options {
     }
 }
 
-/// An HTTP answer: status, headers and JSON body (or the text as a JSON string).
+/// An HTTP response: status, headers and JSON body (or the text as a JSON string).
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
@@ -151,7 +151,7 @@ impl TestApp {
         &self.stack().db
     }
 
-    /// Sends a request with `token` (none when `None`) and returns the answer.
+    /// Sends a request with `token` (none when `None`) and returns the response.
     pub async fn request(
         &self,
         method: Method,
@@ -301,7 +301,8 @@ impl TestApp {
     }
 }
 
-/// The first sample application of the shipped SBA data with this scenario and size.
+/// Returns the first sample application of the shipped SBA data with this scenario and
+/// size.
 pub fn sample(scenario: Scenario, large: bool) -> ApplicationData {
     let csv = dataorch::repository_root().join("samples/sba-7a-fy2021-sample.csv");
     samples::from_csv(&csv)

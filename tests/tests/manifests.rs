@@ -38,7 +38,7 @@ fn render(overlay: &str) -> Option<Vec<Value>> {
     Some(documents)
 }
 
-/// Every key of the configuration as its environment variable name, from the defaults;
+/// Returns every key of the configuration as its environment variable name, from the defaults;
 /// maps such as `rate_limit.tenants` are left out because their keys are names.
 fn every_key() -> BTreeSet<String> {
     fn walk(prefix: &str, value: &Value, keys: &mut BTreeSet<String>) {
@@ -63,7 +63,7 @@ fn every_key() -> BTreeSet<String> {
     keys
 }
 
-/// Whether a service reads a secret key; each service gets only the secrets it needs.
+/// Returns whether a service reads a secret key; each service gets only the secrets it needs.
 fn reads_secret(service: &str, key: &str) -> bool {
     match key {
         "DATAORCH__SECURITY__DATA_KEY" => matches!(service, "gateway" | "worker"),

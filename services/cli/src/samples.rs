@@ -18,10 +18,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-/// Requested amount from which the shipped template asks for a manual review, in USD.
+/// Requested amount from which the shipped template requires a manual review, in USD.
 pub const LARGE_REQUEST_USD: f64 = 1_000_000.0;
 
-/// What a sample's sandbox scenario does to the shipped template's run.
+/// A sample's sandbox scenario, named by its effect on a run of the shipped template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     /// Every check passes.
@@ -30,7 +30,7 @@ pub enum Scenario {
     OwnerLowScore,
     /// The tax id ends in 0000: KYB reports a TIN mismatch and the KYB check halts.
     TinMismatch,
-    /// Business credit has a thin file (tax id suffix 999): the decision asks for review.
+    /// Business credit has a thin file (tax id suffix 999): the decision sends it to review.
     BusinessThinFile,
     /// The bank is down (`error_INSTITUTION_DOWN`): the run ends with an internal error.
     BankInstitutionDown,

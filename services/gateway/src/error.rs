@@ -154,7 +154,7 @@ impl ApiError {
         body
     }
 
-    /// Renders the error in the form the request's `Accept` header asks for.
+    /// Renders the error in the form the request's `Accept` header requests.
     pub fn render(self, request_headers: &HeaderMap) -> Response {
         let wants_problem = request_headers
             .get_all(header::ACCEPT)
@@ -180,8 +180,8 @@ impl ApiError {
 }
 
 /// Handlers and extractors cannot see the request's `Accept` header, so errors render as
-/// Laravel bodies and carry a copy of themselves; the `problem_details` middleware re-renders
-/// them for clients that ask for RFC 9457.
+/// Laravel bodies and carry a copy of themselves. The `problem_details` middleware
+/// re-renders them for clients that request RFC 9457.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let copy = self.clone();

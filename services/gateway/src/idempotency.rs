@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
-/// A pending record older than this is taken to belong to a gateway that died between
-/// storing the command and finishing the record; the next request finishes it.
+/// Age after which a pending record counts as abandoned. Its gateway died between storing
+/// the command and finishing the record, so the next request finishes it.
 const ABANDONED_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,14 +31,14 @@ struct Record {
     started_at: DateTime<Utc>,
 }
 
-/// What an execute with a key should do.
+/// The next action of an execute with a key.
 pub enum Claim {
     /// This request owns the key: publish, then call [`finish`] with the revision.
     New { key: String, revision: u64 },
     /// An earlier request with the same body already created this log.
     Done { log_id: i64 },
-    /// An earlier request was abandoned before it recorded its log; publish again with the
-    /// same message id (JetStream returns the stored command if it was stored) and finish.
+    /// An earlier request was abandoned before it recorded its log. Publish again with the
+    /// same message id, which returns the stored command if there is one, then finish.
     Resume { key: String, revision: u64 },
 }
 
@@ -166,8 +166,8 @@ pub async fn finish(store: &kv::Store, key: &str, revision: u64, hash: &str, log
     }
 }
 
-/// The JetStream message id of a keyed execute, so that a publish repeated within the
-/// duplicate window stores one command.
+/// Returns the JetStream message id of a keyed execute, so that a publish repeated within
+/// the duplicate window stores one command.
 pub fn message_id(tenant_id: &str, client_key: &str) -> String {
     format!(
         "execute:{}",

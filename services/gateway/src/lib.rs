@@ -1,7 +1,7 @@
 //! The gateway: the HTTP API in front of dataorch.
 //!
 //! It authenticates API keys, validates requests, publishes execute and continue commands
-//! to JetStream (answering only once JetStream has stored them) and answers reads from the
+//! to JetStream (responding only once JetStream has stored them) and serves reads from the
 //! SQL read model that the projector writes. It never writes run state.
 
 mod auth;
@@ -46,7 +46,7 @@ pub struct AppState {
     /// Seals personal fields in execute commands.
     pub data_key: dataorch_contracts::sealing::DataKey,
     pub db: DatabaseConnection,
-    /// Longest wait for the read model to reflect the caller's writes.
+    /// Maximum wait for the read model to reflect the caller's writes.
     pub consistency_timeout: Duration,
     /// Set when shutdown begins, so that `/readyz` fails before the listener closes.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 pub struct Limits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
-    /// Longest wait for open connections to finish after shutdown begins.
+    /// Maximum wait for open connections to finish after shutdown begins.
     pub drain_timeout: Duration,
 }
 

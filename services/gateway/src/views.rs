@@ -10,7 +10,7 @@ fn timestamp(at: Option<&DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| Value::String(format_api(at)))
 }
 
-/// The log object: the reference fields plus `application_id`, `template_id` and
+/// Builds the log object: the reference fields plus `application_id`, `template_id` and
 /// `template_version`.
 pub fn log(row: &logs::Model) -> Value {
     let status = RunStatus::from_code(row.status);
@@ -68,7 +68,7 @@ pub fn with_steps(
     log
 }
 
-/// The template object of the reference list, plus `version` and, on request, `steps`.
+/// Builds the template object of the reference list, plus `version` and, on request, `steps`.
 pub fn template(row: &templates::Model, include_steps: bool) -> Value {
     let workflow: Value = serde_json::from_str(&row.workflow).unwrap_or_else(|_| json!([]));
     let mut value = json!({
@@ -94,7 +94,7 @@ pub fn template(row: &templates::Model, include_steps: bool) -> Value {
     value
 }
 
-/// An application with personal fields masked.
+/// Builds an application object with personal fields masked.
 pub fn application(row: &applications::Model, masked: Value) -> Value {
     let mut value = json!({ "id": row.id, "created_at": timestamp(Some(&row.created_at)) });
     if let Value::Object(fields) = masked {

@@ -21,7 +21,7 @@ pub struct SandboxState {
 struct Inner {
     config: SandboxConfig,
     calls: Mutex<CallCounts>,
-    /// Successful answers by key and endpoint; the first one is billed, later ones replay it.
+    /// Successful responses by key and endpoint; the first one is billed, later ones replay it.
     successes: Mutex<CallCounts>,
     businesses: BusinessStore,
     /// Becomes `true` once the server starts shutting down.
@@ -69,7 +69,7 @@ impl SandboxState {
         *count
     }
 
-    /// Counts one successful answer of `endpoint` under `key`, as a provider that honours
+    /// Counts one successful response of `endpoint` under `key`, as a provider that honours
     /// idempotency keys does: the first success is billed, later ones replay it for free.
     pub(crate) fn record_success(&self, key: &str, endpoint: &str) {
         let mut successes = self
@@ -84,7 +84,7 @@ impl SandboxState {
             .or_default() += 1;
     }
 
-    /// Returns the successful answers of one key by endpoint.
+    /// Returns the successful responses of one key by endpoint.
     pub(crate) fn successes_for(&self, key: &str) -> BTreeMap<String, u64> {
         let successes = self
             .inner

@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::providers::ProviderClient;
 use crate::steps::{StepInput, StepResult, execute_step};
 
-/// How handling a command ended.
+/// The result of handling a command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RunOutcome {
     /// The command's work is done (or there was nothing to do); acknowledge it.
@@ -28,7 +28,7 @@ pub enum RunOutcome {
     Yielded,
 }
 
-/// The run being driven: its latest state and the sequence of the event that holds it.
+/// The run being driven: its latest state and the sequence of the event that contains it.
 struct Cursor<'a> {
     broker: &'a Broker,
     template: &'a dataorch_contracts::template::Template,
@@ -143,7 +143,7 @@ pub async fn drive(
         dataorch_telemetry::trace::add_link(&tracing::Span::current(), &trace_context);
     }
 
-    // Personal fields arrive sealed; a command this worker cannot open (another data key)
+    // Personal fields arrive sealed. A command this worker cannot open (another data key)
     // fails, is retried and in the end quarantined, so it can be redriven once fixed.
     execute.application = data_key
         .open(

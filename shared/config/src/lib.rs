@@ -246,7 +246,7 @@ impl Default for ProjectorSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxSettings {
     pub listen: String,
-    /// Delay added to every sandbox provider answer, in milliseconds.
+    /// Delay added to every sandbox provider response, in milliseconds.
     pub latency_ms: u64,
 }
 
@@ -283,7 +283,7 @@ impl Default for ProviderSettings {
     }
 }
 
-/// Where a provider kind is reached and with which credential.
+/// The address and credential of one provider kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConnection {

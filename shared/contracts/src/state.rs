@@ -1,7 +1,7 @@
 //! Run state: the fold of a run's events, carried in full by every event as a snapshot.
 //!
 //! A worker resumes a run from the snapshot in the run's last event; the projector writes
-//! rows from the snapshot of the newest event it sees for a run. [`RunState::apply`] is the
+//! rows from the snapshot of the newest event it reads for a run. [`RunState::apply`] is the
 //! single definition of how an event changes a run, used to produce each snapshot.
 
 use chrono::{DateTime, Utc};
@@ -59,7 +59,7 @@ pub struct Override {
     pub at: DateTime<Utc>,
 }
 
-/// Why an event could not be applied to a state.
+/// The reason an event could not be applied to a state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ApplyError(pub String);
@@ -113,7 +113,7 @@ impl RunState {
             .ok_or_else(|| ApplyError(format!("the run has no step `{key}`")))
     }
 
-    /// The run's outcome if it completed now: the most severe step outcome, where an
+    /// Returns the run's outcome if it completed now: the most severe step outcome, where an
     /// overridden step counts as pass.
     pub fn overall_outcome(&self) -> Outcome {
         self.steps

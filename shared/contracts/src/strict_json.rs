@@ -1,8 +1,8 @@
-//! Strict JSON parsing for request bodies and provider answers.
+//! Strict JSON parsing for request bodies and provider responses.
 //!
 //! serde_json quietly keeps the last of two equal keys and turns integers beyond 2^64 into
 //! floats, so a body can mean something other than what its sender wrote. The gateway
-//! parses request bodies with it, and workers parse provider answers with it. This parser
+//! parses request bodies with it, and workers parse provider responses with it. This parser
 //! builds the same `serde_json::Value` but rejects, with the path of the fault:
 //! - an object with the same key twice,
 //! - a string with a NUL or another C0 control character other than tab, line feed and

@@ -66,7 +66,7 @@ pub struct Step {
     pub timeout_ms: u64,
     #[serde(default)]
     pub retry: RetryPolicy,
-    /// What the run does after this step yields each outcome.
+    /// The run's action after this step yields each outcome.
     #[serde(default)]
     pub on: OutcomePolicy,
 }
@@ -197,7 +197,7 @@ impl RetryPolicy {
     }
 }
 
-/// What the run does after a step yields an outcome.
+/// The run's action after a step yields an outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeAction {

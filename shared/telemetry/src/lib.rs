@@ -182,7 +182,7 @@ impl Shutdown {
         Shutdown(receiver)
     }
 
-    /// Whether shutdown has begun; readiness checks fail from then on.
+    /// Returns whether shutdown has begun; readiness checks fail from then on.
     pub fn has_begun(&self) -> bool {
         *self.0.borrow()
     }

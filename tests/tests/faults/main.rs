@@ -264,7 +264,7 @@ async fn sigterm_gateway_finishes_requests() {
         "gateway exit {status:?}"
     );
 
-    // Each request either got an answer or was refused before it was read; every 200 is a
+    // Each request either got a response or was refused before it was read; every 200 is a
     // run that finishes.
     let mut runs = Vec::new();
     for response in answers.into_iter().flatten() {

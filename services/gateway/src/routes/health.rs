@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::openapi;
 
-/// Liveness: the process answers. Checks no dependency.
+/// Liveness: the process serves requests. Checks no dependency.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -25,7 +25,7 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: NATS is connected and the database answers.
+/// Readiness: NATS is connected and the database responds.
 #[utoipa::path(
     get,
     path = "/readyz",

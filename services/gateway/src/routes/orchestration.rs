@@ -23,7 +23,7 @@ use crate::{idempotency, views};
 /// Longest `comment` accepted on a continue, in characters.
 const MAX_COMMENT_CHARS: usize = 2_000;
 
-/// `POST /api/v2/data_orchestration/execute`: accepts a run. The answer is sent only after
+/// `POST /api/v2/data_orchestration/execute`: accepts a run. The response is sent only after
 /// JetStream has stored the command, whose sequence becomes the log id.
 #[utoipa::path(
     post,
@@ -162,7 +162,7 @@ pub async fn execute(
     }
     tracing::info!(log.id = log_id, template.id = %template_row.id, application.id = %application_id, tenant.id = %caller.tenant_id, duplicate, "run accepted");
     if duplicate {
-        // JetStream kept the first command of this message id: answer with its log.
+        // JetStream kept the first command of this message id, so return that command's log.
         let row = find_log(&state, &caller, log_id).await?;
         return Ok(log_response(views::log(&row), &application_id, log_id));
     }
@@ -332,7 +332,7 @@ pub async fn continue_pass(
         .map_err(ApiError::broker)?;
     tracing::info!(log.id = log_id, step.key = %step_key, tenant.id = %caller.tenant_id, "continue accepted");
 
-    // Read-your-writes: answer once the read model shows the run past this halt.
+    // Read-your-writes: respond once the read model shows the run past this halt.
     let halt_sequence = row.last_event_seq;
     // The command is stored: from here on the answer is 202 whatever the database does, so
     // a client never retries a continue that was accepted.
@@ -354,8 +354,8 @@ pub async fn continue_pass(
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
-/// A producer span for publishing to `destination`, named as the OpenTelemetry messaging
-/// conventions say.
+/// Creates a producer span for publishing to `destination`, named by the OpenTelemetry
+/// messaging conventions.
 fn publish_span(destination: &'static str) -> tracing::Span {
     tracing::info_span!(
         "publish",

@@ -1,5 +1,5 @@
 //! HTTP connectors for the provider kinds. Each connector turns application data into the
-//! provider's requests and the answers into a step output that rules can read. Outputs
+//! provider's requests and the responses into a step output that rules can read. Outputs
 //! keep the providers' own field names and never contain SSNs, dates of birth or access
 //! tokens.
 
@@ -201,7 +201,7 @@ impl<'a> Call<'a> {
                 || status == StatusCode::REQUEST_TIMEOUT;
             return Err(ProviderError { message, retryable });
         }
-        // Strict parsing: an answer with a key twice or a number beyond 2^53 is ambiguous, so
+        // Strict parsing: a response with a key twice or a number beyond 2^53 is ambiguous, so
         // it fails the attempt like invalid JSON rather than being read one way silently.
         dataorch_contracts::strict_json::parse(&bytes).map_err(|error| {
             let detail = match error {
@@ -265,7 +265,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }
 
-/// Reads a string field of a provider answer, or fails with the field's path.
+/// Reads a string field of a provider response, or fails with the field's path.
 pub(crate) fn required_str<'v>(
     value: &'v Value,
     pointer: &str,
